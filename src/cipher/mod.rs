@@ -1,0 +1,21 @@
+//! Block ciphers behind one object-safe trait.
+//!
+//! Modes hand a cipher many blocks per call (`encrypt_blocks`): per-block calls
+//! into the RustCrypto crates are an order of magnitude slower (see README,
+//! "Performance"). The registry maps kernel algorithm names to constructors
+//! and to the key lengths the kernel's `setkey` accepts.
+
+mod adapter;
+mod registry;
+
+pub use registry::{CipherInfo, lookup, names};
+
+/// A keyed block cipher working in place on whole blocks.
+pub trait BlockCipher: Send + Sync {
+    /// Block size in bytes (8 or 16; 1 for cipher_null).
+    fn block_size(&self) -> usize;
+    /// Encrypt `data` in place; its length is a multiple of the block size.
+    fn encrypt_blocks(&self, data: &mut [u8]);
+    /// Decrypt `data` in place; its length is a multiple of the block size.
+    fn decrypt_blocks(&self, data: &mut [u8]);
+}

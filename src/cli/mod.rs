@@ -1,0 +1,43 @@
+//! Command-line definitions and dispatch.
+
+mod check;
+mod offline;
+mod table;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "dmch",
+    version,
+    about = "dm-crypt reference, known vectors and kernel oracle",
+    long_about = "dmch implements the Linux dm-crypt sector transform in userspace, checks it against \
+                  known vectors (dmch check), and encrypts or decrypts images offline exactly as the \
+                  kernel target would."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify the reference against every known vector (the main job).
+    Check(check::CheckArgs),
+    /// Encrypt whole sectors offline, as the dm-crypt target writes them.
+    Encrypt(offline::OfflineArgs),
+    /// Decrypt whole sectors offline, as the dm-crypt target reads them.
+    Decrypt(offline::OfflineArgs),
+    /// Validate a dm table line (or crypt parameters) and print it normalised.
+    Table(table::TableArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Encrypt(a) => offline::run(a, true),
+        Command::Decrypt(a) => offline::run(a, false),
+        Command::Table(a) => table::run(a),
+    }
+}

@@ -1,0 +1,41 @@
+//! `dmch table`: validate a table line the way the kernel's constructor
+//! would (grammar, names, key length, geometry) and print it normalised.
+
+use anyhow::Result;
+use clap::Args;
+use dmcrypt_harness::engine::SectorCrypt;
+use dmcrypt_harness::key::Key;
+use dmcrypt_harness::table::Table;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct TableArgs {
+    /// A whole table line, or just the crypt parameters.
+    line: String,
+    /// Print the key in clear instead of zeros.
+    #[arg(long)]
+    show_keys: bool,
+}
+
+pub fn run(a: TableArgs) -> Result<ExitCode> {
+    let (table, p) = Table::parse_line_or_params(&a.line)?;
+    // Keyring keys cannot be checked here; every other key is keyed for real.
+    if !matches!(p.key, Key::Keyring { .. }) && p.options.integrity.is_none() {
+        SectorCrypt::new(&p.cipher, &p.key, p.geometry())?;
+    }
+    let text = match (&table, a.show_keys) {
+        (Some(t), true) => t.to_string(),
+        (Some(t), false) => t.redacted(),
+        (None, true) => p.to_string(),
+        (None, false) => p.redacted(),
+    };
+    println!("{text}");
+    println!(
+        "# cipher {} (capi: {})",
+        p.cipher,
+        p.cipher
+            .to_capi()
+            .unwrap_or_else(|| "none: keycount > 1".into())
+    );
+    Ok(ExitCode::SUCCESS)
+}

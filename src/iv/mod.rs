@@ -1,0 +1,179 @@
+//! IV generators, one file each, all with the same hooks as the kernel's
+//! `crypt_iv_operations`:
+//!
+//! * `check`: spec-level validation (runs before any key is seen);
+//! * `extra_key_size`: key bytes the generator takes from the end of the key
+//!   (lmk seed, tcw seed and whitening, elephant key) before the split;
+//! * `build` (the kernel's ctr/init): construct with the keyed instances;
+//! * [`IvGenerator::generate`] before the mode runs and [`IvGenerator::post`]
+//!   after it. Both may also touch the sector data, which is how lmk, tcw and
+//!   elephant fit without special cases in the engine.
+
+mod benbi;
+mod eboiv;
+mod essiv;
+mod null;
+mod plain;
+
+use crate::mode::Template;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Encrypt,
+    Decrypt,
+}
+
+/// One sector's request, as the kernel's `dm_crypt_request`.
+#[derive(Clone, Copy, Debug)]
+pub struct IvRequest {
+    /// The IV sector (512-byte units, or sector_size units with iv_large_sectors).
+    pub iv_sector: u64,
+    /// The keyed instance this sector uses.
+    pub instance: usize,
+    pub dir: Direction,
+}
+
+pub trait IvGenerator: Send + Sync {
+    /// Fill `iv` (zeroed, `iv_size` bytes) before the mode runs over `data`
+    /// (plaintext when encrypting, ciphertext when decrypting).
+    fn generate(&self, req: &IvRequest, iv: &mut [u8], data: &mut [u8]);
+    /// Called after the mode ran over `data`.
+    fn post(&self, _req: &IvRequest, _iv: &mut [u8], _data: &mut [u8]) {}
+}
+
+/// What a generator may use at construction.
+pub struct IvSetup<'a> {
+    pub template: &'a Template,
+    pub opts: Option<&'a str>,
+    pub iv_size: usize,
+    pub sector_size: usize,
+    /// The key of each instance, in instance order.
+    pub subkeys: &'a [&'a [u8]],
+    /// Key bytes reserved by `extra_key_size`.
+    pub extra_key: &'a [u8],
+}
+
+/// Spec-level facts a generator checks before any key is seen.
+pub struct IvCheck<'a> {
+    pub template: &'a Template,
+    pub opts: Option<&'a str>,
+    pub iv_size: usize,
+    pub sector_size: usize,
+    pub keycount: u32,
+}
+
+/// One registry entry.
+pub struct IvInfo {
+    pub name: &'static str,
+    check: fn(&IvCheck) -> Result<(), String>,
+    /// Key bytes taken from the end of the key, given the whole key size.
+    extra_key_size: fn(key_size: usize, iv: &IvCheck) -> Result<usize, String>,
+    build: fn(&IvSetup) -> Result<Box<dyn IvGenerator>, String>,
+}
+
+impl IvInfo {
+    pub fn check(&self, c: &IvCheck) -> Result<(), String> {
+        (self.check)(c)
+    }
+    pub fn extra_key_size(&self, key_size: usize, c: &IvCheck) -> Result<usize, String> {
+        (self.extra_key_size)(key_size, c)
+    }
+    pub fn build(&self, s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
+        (self.build)(s)
+    }
+}
+
+fn no_opts(c: &IvCheck) -> Result<(), String> {
+    match c.opts {
+        None => Ok(()),
+        Some(o) => Err(format!("this IV mode takes no options, got ':{o}'")),
+    }
+}
+
+fn no_extra(_: usize, _: &IvCheck) -> Result<usize, String> {
+    Ok(0)
+}
+
+/// IV modes the kernel knows but that cannot give reproducible sectors.
+fn not_reproducible(c: &IvCheck) -> Result<(), String> {
+    let _ = c;
+    Err("IV mode 'random' takes IVs from the RNG and stores them in integrity metadata; no sector transform can be reproduced".into())
+}
+
+fn never(_: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
+    unreachable!("check refuses first")
+}
+
+static IV_MODES: &[IvInfo] = &[
+    IvInfo {
+        name: "null",
+        check: no_opts,
+        extra_key_size: no_extra,
+        build: null::build,
+    },
+    IvInfo {
+        name: "plain",
+        check: no_opts,
+        extra_key_size: no_extra,
+        build: plain::build_plain,
+    },
+    IvInfo {
+        name: "plain64",
+        check: no_opts,
+        extra_key_size: no_extra,
+        build: plain::build_plain64,
+    },
+    IvInfo {
+        name: "plain64be",
+        check: no_opts,
+        extra_key_size: no_extra,
+        build: plain::build_plain64be,
+    },
+    IvInfo {
+        name: "essiv",
+        check: essiv::check,
+        extra_key_size: no_extra,
+        build: essiv::build,
+    },
+    IvInfo {
+        name: "benbi",
+        check: benbi::check,
+        extra_key_size: no_extra,
+        build: benbi::build,
+    },
+    IvInfo {
+        name: "eboiv",
+        check: eboiv::check,
+        extra_key_size: no_extra,
+        build: eboiv::build,
+    },
+    IvInfo {
+        name: "random",
+        check: not_reproducible,
+        extra_key_size: no_extra,
+        build: never,
+    },
+];
+
+/// IV modes the kernel has that this reference does not implement yet.
+const PLANNED: &[&str] = &["lmk", "tcw", "elephant"];
+
+/// Find an IV generator by name; the error names the known ones.
+pub fn lookup(name: &str) -> Result<&'static IvInfo, String> {
+    if let Some(i) = IV_MODES.iter().find(|i| i.name == name) {
+        return Ok(i);
+    }
+    if PLANNED.contains(&name) {
+        return Err(format!(
+            "IV mode '{name}' is not implemented by this reference yet"
+        ));
+    }
+    Err(format!(
+        "unknown IV mode '{name}' (known: {})",
+        IV_MODES
+            .iter()
+            .map(|i| i.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}

@@ -1,0 +1,132 @@
+//! Key material: the table's key field (hex, `-`, or a keyring reference).
+//! Bytes are zeroized on drop and never shown by `Debug`.
+
+use crate::error::{Error, Result};
+use std::fmt;
+use zeroize::Zeroizing;
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Key {
+    /// Raw key bytes (from hex). Empty for `-`.
+    Bytes(Zeroizing<Vec<u8>>),
+    /// `:<size>:<type>:<description>`: a key in the kernel keyring.
+    Keyring {
+        size: u32,
+        kind: String,
+        description: String,
+    },
+}
+
+const KEYRING_TYPES: &[&str] = &["logon", "user", "encrypted", "trusted"];
+
+impl Key {
+    pub fn from_bytes(b: &[u8]) -> Self {
+        Key::Bytes(Zeroizing::new(b.to_vec()))
+    }
+
+    /// Parse the table's key field.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s == "-" {
+            return Ok(Key::Bytes(Zeroizing::new(Vec::new())));
+        }
+        if let Some(rest) = s.strip_prefix(':') {
+            return parse_keyring(rest);
+        }
+        if s.is_empty() {
+            return Err(Error::Key("empty key (use '-' for an empty key)".into()));
+        }
+        if !s.len().is_multiple_of(2) {
+            return Err(Error::Key(format!(
+                "hex key has an odd number of digits ({})",
+                s.len()
+            )));
+        }
+        if let Some(pos) = s.bytes().position(|b| !b.is_ascii_hexdigit()) {
+            return Err(Error::Key(format!(
+                "hex key has a non-hex character at position {}",
+                pos + 1
+            )));
+        }
+        let bytes = hex::decode(s).map_err(|e| Error::Key(format!("hex key: {e}")))?;
+        Ok(Key::Bytes(Zeroizing::new(bytes)))
+    }
+
+    /// Key size in bytes as the kernel counts it.
+    pub fn size(&self) -> usize {
+        match self {
+            Key::Bytes(b) => b.len(),
+            Key::Keyring { size, .. } => *size as usize,
+        }
+    }
+
+    /// The raw bytes; keyring keys live in the kernel and cannot be read here.
+    pub fn bytes(&self) -> Result<&[u8]> {
+        match self {
+            Key::Bytes(b) => Ok(b),
+            Key::Keyring {
+                kind, description, ..
+            } => Err(Error::Offline(format!(
+                "key is in the kernel keyring ({kind}:{description}); pass it as hex for offline use"
+            ))),
+        }
+    }
+
+    /// The table form, with the key in clear: only for loading a table or
+    /// when the user asked to see keys.
+    pub fn table_form(&self) -> String {
+        match self {
+            Key::Bytes(b) if b.is_empty() => "-".into(),
+            Key::Bytes(b) => hex::encode(b),
+            Key::Keyring {
+                size,
+                kind,
+                description,
+            } => format!(":{size}:{kind}:{description}"),
+        }
+    }
+
+    /// The form shown when keys are hidden (as `dmsetup table` without --showkeys).
+    pub fn redacted(&self) -> String {
+        match self {
+            Key::Bytes(b) if b.is_empty() => "-".into(),
+            Key::Bytes(b) => "0".repeat(b.len() * 2),
+            k => k.table_form(),
+        }
+    }
+}
+
+fn parse_keyring(rest: &str) -> Result<Key> {
+    let mut it = rest.splitn(3, ':');
+    let (size, kind, desc) = (it.next(), it.next(), it.next());
+    let (Some(size), Some(kind), Some(desc)) = (size, kind, desc) else {
+        return Err(Error::Key(
+            "keyring key must be :<size>:<type>:<description>".into(),
+        ));
+    };
+    let size: u32 = size
+        .parse()
+        .map_err(|_| Error::Key(format!("keyring key size '{size}' is not a number")))?;
+    if !KEYRING_TYPES.contains(&kind) {
+        return Err(Error::Key(format!(
+            "keyring key type '{kind}' is not one of {}",
+            KEYRING_TYPES.join(", ")
+        )));
+    }
+    if desc.is_empty() {
+        return Err(Error::Key("keyring key has an empty description".into()));
+    }
+    Ok(Key::Keyring {
+        size,
+        kind: kind.into(),
+        description: desc.into(),
+    })
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Bytes(b) => write!(f, "Key(<{} bytes hidden>)", b.len()),
+            Key::Keyring { .. } => write!(f, "Key({})", self.table_form()),
+        }
+    }
+}

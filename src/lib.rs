@@ -1,0 +1,11 @@
+pub mod cipher;
+pub mod engine;
+pub mod error;
+pub mod hash;
+pub mod iv;
+pub mod key;
+pub mod mode;
+pub mod spec;
+pub mod table;
+pub mod vectors;
+pub use error::{Error, Result};

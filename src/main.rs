@@ -1,0 +1,19 @@
+//! `dmch`: the command-line face of dmcrypt-harness. Each command group lives
+//! in its own module under `cli/`; this file only parses and dispatches.
+
+mod cli;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the context chain joined with ': '.
+            eprintln!("dmch: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

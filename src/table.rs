@@ -1,0 +1,323 @@
+//! dm table lines for the crypt target:
+//! `<start> <len> crypt <cipher> <key> <iv_offset> <device> <offset> [<#opt> <opt>...]`.
+//!
+//! Option names are matched case-insensitively (strcasecmp); the valued
+//! options `sector_size:`, `integrity:` and `integrity_key_size:` are read by
+//! sscanf in the kernel and so are case-sensitive. Output follows the order
+//! of the kernel's status line.
+
+use crate::engine::Geometry;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::spec::CipherSpec;
+use std::fmt;
+
+/// The optional parameters, as the kernel knows them (6.12).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub allow_discards: bool,
+    pub same_cpu_crypt: bool,
+    pub high_priority: bool,
+    pub submit_from_crypt_cpus: bool,
+    pub no_read_workqueue: bool,
+    pub no_write_workqueue: bool,
+    /// `integrity:<bytes>:<aead|none>`.
+    pub integrity: Option<(u32, String)>,
+    pub integrity_key_size: Option<u32>,
+    pub sector_size: Option<u32>,
+    pub iv_large_sectors: bool,
+}
+
+/// The crypt target's parameters (everything after `crypt`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CryptParams {
+    pub cipher: CipherSpec,
+    pub key: Key,
+    pub iv_offset: u64,
+    pub device: String,
+    pub offset: u64,
+    pub options: Options,
+}
+
+/// A whole table line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub start: u64,
+    pub len: u64,
+    pub params: CryptParams,
+}
+
+/// The largest integrity tag dm-crypt takes (MAX_TAG_SIZE).
+const MAX_TAG_SIZE: u32 = 480;
+
+fn number(field: &str, s: &str) -> Result<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Table(format!(
+            "{field} '{s}' is not an unsigned decimal number"
+        )));
+    }
+    s.parse()
+        .map_err(|_| Error::Table(format!("{field} '{s}' does not fit in 64 bits")))
+}
+
+impl Options {
+    fn parse(args: &[&str]) -> Result<Self> {
+        let mut o = Options::default();
+        let Some((count, rest)) = args.split_first() else {
+            return Ok(o);
+        };
+        let n = number("optional parameter count", count)? as usize;
+        if n != rest.len() {
+            return Err(Error::Table(format!(
+                "optional parameter count says {n} but {} follow",
+                rest.len()
+            )));
+        }
+        for opt in rest {
+            o.apply(opt)?;
+        }
+        Ok(o)
+    }
+
+    fn apply(&mut self, opt: &str) -> Result<()> {
+        let flag = opt.to_ascii_lowercase();
+        match flag.as_str() {
+            "allow_discards" => self.allow_discards = true,
+            "same_cpu_crypt" => self.same_cpu_crypt = true,
+            "high_priority" => self.high_priority = true,
+            "submit_from_crypt_cpus" => self.submit_from_crypt_cpus = true,
+            "no_read_workqueue" => self.no_read_workqueue = true,
+            "no_write_workqueue" => self.no_write_workqueue = true,
+            "iv_large_sectors" => self.iv_large_sectors = true,
+            _ => {
+                if let Some(v) = opt.strip_prefix("sector_size:") {
+                    let ss = number("sector_size", v)?;
+                    if !(512..=4096).contains(&ss) || !ss.is_power_of_two() {
+                        return Err(Error::Table(format!(
+                            "sector_size:{v} is not a power of two between 512 and 4096"
+                        )));
+                    }
+                    self.sector_size = Some(ss as u32);
+                } else if let Some(v) = opt.strip_prefix("integrity_key_size:") {
+                    let n = number("integrity_key_size", v)?;
+                    if n == 0 || n > u32::MAX as u64 {
+                        return Err(Error::Table(format!("integrity_key_size:{v} is invalid")));
+                    }
+                    self.integrity_key_size = Some(n as u32);
+                } else if let Some(v) = opt.strip_prefix("integrity:") {
+                    let (bytes, profile) = v.split_once(':').ok_or_else(|| {
+                        Error::Table(format!("'{opt}' must be integrity:<bytes>:<aead|none>"))
+                    })?;
+                    let b = number("integrity tag size", bytes)?;
+                    if b == 0 || b > MAX_TAG_SIZE as u64 {
+                        return Err(Error::Table(format!(
+                            "integrity tag size {b} is not in 1..={MAX_TAG_SIZE}"
+                        )));
+                    }
+                    if !profile.eq_ignore_ascii_case("aead")
+                        && !profile.eq_ignore_ascii_case("none")
+                    {
+                        return Err(Error::Table(format!(
+                            "integrity profile '{profile}' is not aead or none"
+                        )));
+                    }
+                    self.integrity = Some((b as u32, profile.to_string()));
+                } else {
+                    return Err(Error::Table(format!("unknown optional parameter '{opt}'")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The options in the order the kernel's status prints them.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        let flags = [
+            (self.allow_discards, "allow_discards"),
+            (self.same_cpu_crypt, "same_cpu_crypt"),
+            (self.high_priority, "high_priority"),
+            (self.submit_from_crypt_cpus, "submit_from_crypt_cpus"),
+            (self.no_read_workqueue, "no_read_workqueue"),
+            (self.no_write_workqueue, "no_write_workqueue"),
+        ];
+        v.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_string()));
+        if let Some((b, p)) = &self.integrity {
+            v.push(format!("integrity:{b}:{p}"));
+        }
+        if let Some(n) = self.integrity_key_size {
+            v.push(format!("integrity_key_size:{n}"));
+        }
+        if let Some(ss) = self.sector_size {
+            v.push(format!("sector_size:{ss}"));
+        }
+        if self.iv_large_sectors {
+            v.push("iv_large_sectors".into());
+        }
+        v
+    }
+}
+
+impl CryptParams {
+    /// Parse the crypt target's parameters, already split on whitespace.
+    pub fn parse_args(args: &[&str]) -> Result<Self> {
+        if args.len() < 5 {
+            return Err(Error::Table(format!(
+                "crypt needs <cipher> <key> <iv_offset> <device> <offset>; got {} field(s)",
+                args.len()
+            )));
+        }
+        let cipher = CipherSpec::parse(args[0])?;
+        let key = Key::parse(args[1])?;
+        let iv_offset = number("iv_offset", args[2])?;
+        let device = args[3].to_string();
+        let offset = number("device offset", args[4])?;
+        let options = Options::parse(&args[5..])?;
+        let p = CryptParams {
+            cipher,
+            key,
+            iv_offset,
+            device,
+            offset,
+            options,
+        };
+        p.geometry()
+            .validate()
+            .map_err(|e| Error::Table(e.to_string()))?;
+        Ok(p)
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            sector_size: self.options.sector_size.unwrap_or(512),
+            iv_offset: self.iv_offset,
+            iv_large_sectors: self.options.iv_large_sectors,
+        }
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, key: &str) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} {} {}",
+            self.cipher.text, key, self.iv_offset, self.device, self.offset
+        )?;
+        let opts = self.options.to_args();
+        if !opts.is_empty() {
+            write!(f, " {} {}", opts.len(), opts.join(" "))?;
+        }
+        Ok(())
+    }
+
+    /// The parameters with the key hidden (zeros, as dmsetup without --showkeys).
+    pub fn redacted(&self) -> String {
+        struct R<'a>(&'a CryptParams);
+        impl fmt::Display for R<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write(f, &self.0.key.redacted())
+            }
+        }
+        R(self).to_string()
+    }
+}
+
+/// The parameters with the key in clear, as a table is loaded.
+impl fmt::Display for CryptParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, &self.key.table_form())
+    }
+}
+
+impl Table {
+    /// Parse a whole line: `<start> <len> crypt <params...>`.
+    pub fn parse(line: &str) -> Result<Self> {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 3 {
+            return Err(Error::Table(
+                "a table line is <start> <len> crypt <cipher> <key> <iv_offset> <device> <offset> [<#opt> <opt>...]".into(),
+            ));
+        }
+        let start = number("start", f[0])?;
+        let len = number("length", f[1])?;
+        if f[2] != "crypt" {
+            return Err(Error::Table(format!("target type '{}' is not crypt", f[2])));
+        }
+        if len == 0 {
+            return Err(Error::Table("length is zero".into()));
+        }
+        let params = CryptParams::parse_args(&f[3..])?;
+        let step = u64::from(params.geometry().sector_size / 512);
+        if len % step != 0 {
+            return Err(Error::Table(format!(
+                "length {len} is not a multiple of sector_size/512 ({step})"
+            )));
+        }
+        Ok(Table { start, len, params })
+    }
+
+    /// Parse either a whole line or just the crypt parameters.
+    pub fn parse_line_or_params(text: &str) -> Result<(Option<Table>, CryptParams)> {
+        let f: Vec<&str> = text.split_whitespace().collect();
+        if f.len() >= 3 && f[2] == "crypt" {
+            let t = Table::parse(text)?;
+            let p = t.params.clone();
+            Ok((Some(t), p))
+        } else {
+            Ok((None, CryptParams::parse_args(&f)?))
+        }
+    }
+
+    pub fn redacted(&self) -> String {
+        format!(
+            "{} {} crypt {}",
+            self.start,
+            self.len,
+            self.params.redacted()
+        )
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} crypt {}", self.start, self.len, self.params)
+    }
+}
+
+impl std::str::FromStr for Table {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_print_in_kernel_status_order() {
+        let t = Table::parse(
+            "0 16 crypt aes-xts-plain64 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff 0 /dev/loop0 8 4 IV_LARGE_SECTORS sector_size:4096 no_write_workqueue Allow_Discards",
+        )
+        .unwrap();
+        assert_eq!(
+            t.to_string(),
+            "0 16 crypt aes-xts-plain64 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff 0 /dev/loop0 8 4 allow_discards no_write_workqueue sector_size:4096 iv_large_sectors"
+        );
+        assert!(!t.redacted().contains("0011"));
+    }
+
+    #[test]
+    fn kernel_rules_are_enforced() {
+        let k = "00112233445566778899aabbccddeeff";
+        for bad in [
+            format!("0 7 crypt aes-cbc-plain {k} 0 /dev/x 0 1 sector_size:4096"),
+            format!("0 8 crypt aes-cbc-plain {k} 1 /dev/x 0 1 sector_size:4096"),
+            format!("0 8 crypt aes-cbc-plain {k} 0 /dev/x 0 1 sector_size:1000"),
+            format!("0 8 crypt aes-cbc-plain {k} 0 /dev/x 0 1 SECTOR_SIZE:4096"),
+            format!("0 8 crypt aes-cbc-plain {k} 0 /dev/x 0 2 allow_discards"),
+            format!("0 8 linear aes-cbc-plain {k} 0 /dev/x 0"),
+        ] {
+            assert!(Table::parse(&bad).is_err(), "accepted: {bad}");
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Parser for the `.vec` format (see the module docs of `vectors`).
+
+use crate::error::{Error, Result};
+use crate::key::Key;
+
+/// Input bytes: literal hex or a generator, so long inputs stay short.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Data {
+    Hex(Vec<u8>),
+    /// N zero bytes.
+    Zeros(usize),
+    /// N bytes counting up from 0, wrapping at 256.
+    Counter(usize),
+}
+
+impl Data {
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Data::Hex(b) => b.clone(),
+            Data::Zeros(n) => vec![0; *n],
+            Data::Counter(n) => (0..*n).map(|i| i as u8).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    Hex(Vec<u8>),
+    Sha256([u8; 32]),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Whole dm-crypt sectors through the engine.
+    Sector {
+        spec: String,
+        iv_offset: u64,
+        sector_size: u32,
+        iv_large_sectors: bool,
+        start_sector: u64,
+    },
+    /// One crypto API request (`cbc(aes)` with an explicit IV), as testmgr.
+    Cipher {
+        algorithm: String,
+        iv: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Vector {
+    pub id: String,
+    /// Line of the `[vector ...]` header, for messages.
+    pub line: usize,
+    pub source: String,
+    pub produced: String,
+    pub kind: Kind,
+    pub key: Key,
+    pub plaintext: Data,
+    pub plaintext_sha256: Option<[u8; 32]>,
+    pub expected: Expected,
+}
+
+impl Vector {
+    /// What the summary groups by: the spec or the crypto API name.
+    pub fn label(&self) -> &str {
+        match &self.kind {
+            Kind::Sector { spec, .. } => spec,
+            Kind::Cipher { algorithm, .. } => algorithm,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct VectorFile {
+    pub name: String,
+    pub header: Vec<(String, String)>,
+    pub vectors: Vec<Vector>,
+}
+
+const HEX_FIELDS: &[&str] = &[
+    "key",
+    "iv",
+    "plaintext",
+    "ciphertext",
+    "ciphertext-sha256",
+    "plaintext-sha256",
+];
+
+/// Records as (header, header line, fields with their lines).
+type Record = (String, usize, Vec<(String, String, usize)>);
+
+fn records(name: &str, text: &str) -> Result<Vec<Record>> {
+    let err = |line: usize, why: String| Error::Vector {
+        file: name.to_string(),
+        line,
+        why,
+    };
+    let mut out: Vec<Record> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim_end();
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with('[') {
+            let head = line
+                .strip_prefix('[')
+                .and_then(|l| l.strip_suffix(']'))
+                .ok_or_else(|| err(n, format!("bad record header '{line}'")))?;
+            out.push((head.to_string(), n, Vec::new()));
+        } else if line.starts_with([' ', '\t']) {
+            let rec = out
+                .last_mut()
+                .and_then(|r| r.2.last_mut())
+                .ok_or_else(|| err(n, "continuation line before any field".into()))?;
+            let more = line.trim();
+            if HEX_FIELDS.contains(&rec.0.as_str()) {
+                rec.1.push_str(more);
+            } else {
+                rec.1.push(' ');
+                rec.1.push_str(more);
+            }
+        } else {
+            let (k, v) = line
+                .split_once(':')
+                .ok_or_else(|| err(n, format!("expected 'field: value', got '{line}'")))?;
+            let rec = out
+                .last_mut()
+                .ok_or_else(|| err(n, "field before the first [record]".into()))?;
+            rec.2.push((k.trim().to_string(), v.trim().to_string(), n));
+        }
+    }
+    Ok(out)
+}
+
+fn hex_bytes(field: &str, v: &str) -> std::result::Result<Vec<u8>, String> {
+    hex::decode(v).map_err(|e| format!("{field}: not hex ({e})"))
+}
+
+fn sha(field: &str, v: &str) -> std::result::Result<[u8; 32], String> {
+    hex_bytes(field, v)?
+        .try_into()
+        .map_err(|_| format!("{field}: a SHA-256 is 32 bytes"))
+}
+
+fn data(field: &str, v: &str) -> std::result::Result<Data, String> {
+    let gen_len = |n: &str| {
+        n.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{field}: bad length '{n}'"))
+    };
+    if let Some(n) = v.strip_prefix("zeros ") {
+        Ok(Data::Zeros(gen_len(n)?))
+    } else if let Some(n) = v.strip_prefix("counter ") {
+        Ok(Data::Counter(gen_len(n)?))
+    } else {
+        Ok(Data::Hex(hex_bytes(field, v)?))
+    }
+}
+
+fn vector(id: &str, fields: &[(String, String, usize)]) -> std::result::Result<Vector, String> {
+    let get = |k: &str| fields.iter().find(|f| f.0 == k).map(|f| f.1.as_str());
+    let need = |k: &str| get(k).ok_or_else(|| format!("vector '{id}' has no '{k}'"));
+    let num = |k: &str, default: Option<u64>| -> std::result::Result<u64, String> {
+        match get(k) {
+            Some(v) => v.parse().map_err(|_| format!("{k}: '{v}' is not a number")),
+            None => default.ok_or_else(|| format!("vector '{id}' has no '{k}'")),
+        }
+    };
+    let allowed: &[&str] = match need("kind")? {
+        "sector" => &["spec", "iv-offset", "sector-size", "flags", "start-sector"],
+        "cipher" => &["algorithm", "iv"],
+        other => return Err(format!("kind '{other}' is not sector or cipher")),
+    };
+    for (k, _, _) in fields {
+        let common = [
+            "source",
+            "produced",
+            "note",
+            "kind",
+            "key",
+            "plaintext",
+            "plaintext-sha256",
+            "ciphertext",
+            "ciphertext-sha256",
+        ];
+        if !common.contains(&k.as_str()) && !allowed.contains(&k.as_str()) {
+            return Err(format!("unknown field '{k}' in vector '{id}'"));
+        }
+    }
+    let kind = if need("kind")? == "sector" {
+        let flags = get("flags").unwrap_or("");
+        let mut large = false;
+        for f in flags.split_whitespace() {
+            match f {
+                "iv_large_sectors" => large = true,
+                other => return Err(format!("unknown flag '{other}'")),
+            }
+        }
+        let ss = num("sector-size", Some(512))?;
+        Kind::Sector {
+            spec: need("spec")?.to_string(),
+            iv_offset: num("iv-offset", Some(0))?,
+            sector_size: u32::try_from(ss).map_err(|_| format!("sector-size {ss} too large"))?,
+            iv_large_sectors: large,
+            start_sector: num("start-sector", Some(0))?,
+        }
+    } else {
+        Kind::Cipher {
+            algorithm: need("algorithm")?.to_string(),
+            iv: get("iv").map(|v| hex_bytes("iv", v)).transpose()?,
+        }
+    };
+    let key = Key::parse(need("key")?).map_err(|e| e.to_string())?;
+    let expected = match (get("ciphertext"), get("ciphertext-sha256")) {
+        (Some(c), None) => Expected::Hex(hex_bytes("ciphertext", c)?),
+        (None, Some(h)) => Expected::Sha256(sha("ciphertext-sha256", h)?),
+        _ => return Err("give exactly one of 'ciphertext' and 'ciphertext-sha256'".into()),
+    };
+    Ok(Vector {
+        id: id.to_string(),
+        line: 0,
+        source: need("source")?.to_string(),
+        produced: need("produced")?.to_string(),
+        kind,
+        key,
+        plaintext: data("plaintext", need("plaintext")?)?,
+        plaintext_sha256: get("plaintext-sha256")
+            .map(|v| sha("plaintext-sha256", v))
+            .transpose()?,
+        expected,
+    })
+}
+
+/// Parse one vector file. Errors carry the file name and line.
+pub fn parse(name: &str, text: &str) -> Result<VectorFile> {
+    let mut file = VectorFile {
+        name: name.to_string(),
+        header: Vec::new(),
+        vectors: Vec::new(),
+    };
+    for (head, line, fields) in records(name, text)? {
+        let err = |why: String| Error::Vector {
+            file: name.to_string(),
+            line,
+            why,
+        };
+        if head == "file" {
+            file.header = fields.into_iter().map(|(k, v, _)| (k, v)).collect();
+        } else if let Some(id) = head.strip_prefix("vector ") {
+            let mut v = vector(id.trim(), &fields).map_err(err)?;
+            v.line = line;
+            if file.vectors.iter().any(|o| o.id == v.id) {
+                return Err(Error::Vector {
+                    file: name.to_string(),
+                    line,
+                    why: format!("duplicate vector id '{}'", v.id),
+                });
+            }
+            file.vectors.push(v);
+        } else {
+            return Err(err(format!("unknown record '[{head}]'")));
+        }
+    }
+    if !file.header.iter().any(|(k, _)| k == "source") {
+        return Err(Error::Vector {
+            file: name.to_string(),
+            line: 1,
+            why: "the [file] record must name its source".into(),
+        });
+    }
+    Ok(file)
+}
