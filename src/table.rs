@@ -257,7 +257,9 @@ impl Table {
     /// Parse either a whole line or just the crypt parameters.
     pub fn parse_line_or_params(text: &str) -> Result<(Option<Table>, CryptParams)> {
         let f: Vec<&str> = text.split_whitespace().collect();
-        if f.len() >= 3 && f[2] == "crypt" {
+        // A cipher spec is never all digits, so two leading numbers mean a whole line.
+        let numeric = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if f.len() >= 3 && (f[2] == "crypt" || (numeric(&f[0]) && numeric(&f[1]))) {
             let t = Table::parse(text)?;
             let p = t.params.clone();
             Ok((Some(t), p))

@@ -97,7 +97,7 @@ fn no_extra(_: usize, _: &IvCheck) -> Result<usize, String> {
 /// IV modes the kernel knows but that cannot give reproducible sectors.
 fn not_reproducible(c: &IvCheck) -> Result<(), String> {
     let _ = c;
-    Err("IV mode 'random' takes IVs from the RNG and stores them in integrity metadata; no sector transform can be reproduced".into())
+    Err("IV mode 'random' takes IVs from the RNG and stores them in integrity metadata; so its sectors cannot be reproduced".into())
 }
 
 fn never(_: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test suite: formatting, lints, unit/property/integration tests, then
+# the main job. This is what .ci/run runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. ci/ensure-toolchain.sh
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --release 2>&1
+echo "== benches build"
+cargo bench --no-run --quiet
+echo "== dmch check"
+target/release/dmch check
