@@ -82,6 +82,14 @@ pub fn resolve(
     let mode_iv = template.iv_size();
     // "at least a 64 bit sector number should fit in our buffer"
     let iv_size = if mode_iv > 0 { mode_iv.max(8) } else { 0 };
+    // ESSIV is a crypto API template around the mode (essiv(ecb(aes),sha256)),
+    // and the template refuses a mode without IVs, so it is not just dropped.
+    if iv_size == 0 && spec.ivmode.as_deref() == Some("essiv") {
+        return Err(bad(format!(
+            "essiv needs a mode with an IV; {} has none",
+            template.api_name()
+        )));
+    }
     let info = match (&spec.ivmode, iv_size) {
         (Some(name), n) if n > 0 => Some(iv::lookup(name).map_err(bad)?),
         _ => None,

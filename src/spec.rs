@@ -40,7 +40,7 @@ impl CipherSpec {
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(err("contains whitespace or control characters"));
         }
-        let mut spec = match text.strip_prefix("capi:") {
+        let spec = match text.strip_prefix("capi:") {
             Some(rest) => parse_capi(text, rest)?,
             None => parse_old(text)?,
         };
@@ -56,12 +56,17 @@ impl CipherSpec {
         if spec.ivopts.as_deref() == Some("") {
             return Err(err("empty IV options after ':'"));
         }
-        // ecb has no IV: the kernel drops the IV mode with a warning.
-        if spec.chain == "ecb" {
-            spec.ivmode = None;
-            spec.ivopts = None;
-        }
         Ok(spec)
+    }
+
+    /// The IV mode that takes effect: ecb has no IV, and the kernel drops
+    /// the IV mode with a warning (essiv excepted: it is refused, see engine).
+    pub fn effective_ivmode(&self) -> Option<&str> {
+        if self.chain == "ecb" {
+            None
+        } else {
+            self.ivmode.as_deref()
+        }
     }
 
     /// The crypto API name of the data transform, e.g. `cbc(aes)`.
@@ -76,7 +81,7 @@ impl CipherSpec {
             return None;
         }
         let mut s = format!("capi:{}", self.api_name());
-        if let Some(iv) = &self.ivmode {
+        if let Some(iv) = self.effective_ivmode() {
             s.push('-');
             s.push_str(iv);
             if let Some(o) = &self.ivopts {
@@ -89,13 +94,18 @@ impl CipherSpec {
 
     /// The spec in the old form: `aes:2-cbc-essiv:sha256`.
     pub fn to_old(&self) -> String {
-        let mut s = self.cipher.clone();
+        // Driver names such as aes-generic cannot be written in the old form.
+        let mut s = self
+            .cipher
+            .strip_suffix("-generic")
+            .unwrap_or(&self.cipher)
+            .to_string();
         if self.keycount != 1 {
             s.push_str(&format!(":{}", self.keycount));
         }
         s.push('-');
         s.push_str(&self.chain);
-        if let Some(iv) = &self.ivmode {
+        if let Some(iv) = self.effective_ivmode() {
             s.push('-');
             s.push_str(iv);
             if let Some(o) = &self.ivopts {
@@ -237,6 +247,7 @@ mod tests {
         assert_eq!(p("aes").to_string(), "aes-cbc-plain");
         assert_eq!(p("aes-plain").to_string(), "aes-cbc-plain");
         assert_eq!(p("aes-ecb-plain64").to_string(), "aes-ecb");
+        assert_eq!(p("aes-ecb-plain64").text, "aes-ecb-plain64");
         assert_eq!(p("aes:64-cbc-lmk").keycount, 64);
         assert_eq!(
             p("aes-cbc-essiv:sha3-256").ivopts.as_deref(),

@@ -164,6 +164,9 @@ static CIPHERS: &[CipherInfo] = &[
 
 /// Find a block cipher by its kernel name (exact, as the crypto API does).
 pub fn lookup(name: &str) -> Option<&'static CipherInfo> {
+    // The crypto API also resolves generic driver names (`aes-generic`),
+    // which only the capi form can spell.
+    let name = name.strip_suffix("-generic").unwrap_or(name);
     CIPHERS.iter().find(|c| c.name == name)
 }
 
