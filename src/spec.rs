@@ -81,15 +81,17 @@ impl CipherSpec {
             return None;
         }
         let mut s = format!("capi:{}", self.api_name());
-        if let Some(iv) = self.effective_ivmode() {
-            s.push('-');
-            s.push_str(iv);
-            if let Some(o) = &self.ivopts {
-                s.push(':');
-                s.push_str(o);
-            }
-        }
+        s.push_str(&self.iv_suffix());
         Some(s)
+    }
+
+    /// `-ivmode[:ivopts]`, or nothing when no IV mode takes effect.
+    fn iv_suffix(&self) -> String {
+        match (self.effective_ivmode(), &self.ivopts) {
+            (None, _) => String::new(),
+            (Some(iv), None) => format!("-{iv}"),
+            (Some(iv), Some(o)) => format!("-{iv}:{o}"),
+        }
     }
 
     /// The spec in the old form: `aes:2-cbc-essiv:sha256`.
@@ -105,14 +107,7 @@ impl CipherSpec {
         }
         s.push('-');
         s.push_str(&self.chain);
-        if let Some(iv) = self.effective_ivmode() {
-            s.push('-');
-            s.push_str(iv);
-            if let Some(o) = &self.ivopts {
-                s.push(':');
-                s.push_str(o);
-            }
-        }
+        s.push_str(&self.iv_suffix());
         s
     }
 }

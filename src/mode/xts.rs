@@ -27,25 +27,19 @@ impl Xts {
                 tw.copy_from_slice(t);
                 double(t);
             }
-            let tw = &tweaks[..chunk.len()];
-            xor_in_place(chunk, tw);
-            if enc {
-                self.data.encrypt_blocks(chunk);
-            } else {
-                self.data.decrypt_blocks(chunk);
-            }
-            xor_in_place(chunk, tw);
+            self.whitened(&tweaks[..chunk.len()], chunk, enc);
         }
     }
 
-    fn one(&self, t: &[u8; 16], block: &mut [u8], enc: bool) {
-        xor_in_place(block, t);
+    /// XOR with the tweaks, run the data cipher, XOR again.
+    fn whitened(&self, tweaks: &[u8], data: &mut [u8], enc: bool) {
+        xor_in_place(data, tweaks);
         if enc {
-            self.data.encrypt_blocks(block);
+            self.data.encrypt_blocks(data);
         } else {
-            self.data.decrypt_blocks(block);
+            self.data.decrypt_blocks(data);
         }
-        xor_in_place(block, t);
+        xor_in_place(data, tweaks);
     }
 
     fn run(&self, iv: &[u8], data: &mut [u8], enc: bool) {
@@ -66,12 +60,12 @@ impl Xts {
         let t2 = t;
         // Encryption uses T(m-1) then T(m); decryption the other way round.
         let (first, second) = if enc { (t1, t2) } else { (t2, t1) };
-        self.one(&first, last, enc);
+        self.whitened(&first, last, enc);
         let mut stolen = [0u8; 16];
         stolen[..tail].copy_from_slice(part);
         stolen[tail..].copy_from_slice(&last[tail..]);
         part.copy_from_slice(&last[..tail]);
-        self.one(&second, &mut stolen, enc);
+        self.whitened(&second, &mut stolen, enc);
         last.copy_from_slice(&stolen);
     }
 }
