@@ -82,11 +82,14 @@ pub fn resolve(
     let mode_iv = template.iv_size();
     // "at least a 64 bit sector number should fit in our buffer"
     let iv_size = if mode_iv > 0 { mode_iv.max(8) } else { 0 };
-    // ESSIV is a crypto API template around the mode (essiv(ecb(aes),sha256)),
-    // and the template refuses a mode without IVs, so it is not just dropped.
-    if iv_size == 0 && spec.ivmode.as_deref() == Some("essiv") {
+    // Without IVs the kernel drops the IV mode, unless the IV mode is a
+    // crypto API template wrapping the mode (essiv), which then refuses it.
+    if let (0, Some(name)) = (iv_size, &spec.ivmode)
+        && let Ok(info) = iv::lookup(name)
+        && info.wraps_mode
+    {
         return Err(bad(format!(
-            "essiv needs a mode with an IV; {} has none",
+            "{name} needs a mode with an IV; {} has none",
             template.api_name()
         )));
     }

@@ -65,6 +65,9 @@ pub struct IvCheck<'a> {
 /// One registry entry.
 pub struct IvInfo {
     pub name: &'static str,
+    /// A crypto API template around the mode (essiv) rather than a dm-crypt
+    /// generator: it cannot be dropped silently when the mode has no IV.
+    pub wraps_mode: bool,
     check: fn(&IvCheck) -> Result<(), String>,
     /// Key bytes taken from the end of the key, given the whole key size.
     extra_key_size: fn(key_size: usize, iv: &IvCheck) -> Result<usize, String>,
@@ -107,48 +110,56 @@ fn never(_: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
 static IV_MODES: &[IvInfo] = &[
     IvInfo {
         name: "null",
+        wraps_mode: false,
         check: no_opts,
         extra_key_size: no_extra,
         build: null::build,
     },
     IvInfo {
         name: "plain",
+        wraps_mode: false,
         check: no_opts,
         extra_key_size: no_extra,
         build: plain::build_plain,
     },
     IvInfo {
         name: "plain64",
+        wraps_mode: false,
         check: no_opts,
         extra_key_size: no_extra,
         build: plain::build_plain64,
     },
     IvInfo {
         name: "plain64be",
+        wraps_mode: false,
         check: no_opts,
         extra_key_size: no_extra,
         build: plain::build_plain64be,
     },
     IvInfo {
         name: "essiv",
+        wraps_mode: true,
         check: essiv::check,
         extra_key_size: no_extra,
         build: essiv::build,
     },
     IvInfo {
         name: "benbi",
+        wraps_mode: false,
         check: benbi::check,
         extra_key_size: no_extra,
         build: benbi::build,
     },
     IvInfo {
         name: "eboiv",
+        wraps_mode: false,
         check: eboiv::check,
         extra_key_size: no_extra,
         build: eboiv::build,
     },
     IvInfo {
         name: "random",
+        wraps_mode: false,
         check: not_reproducible,
         extra_key_size: no_extra,
         build: never,
