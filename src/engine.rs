@@ -164,6 +164,8 @@ impl SectorCrypt {
                     sector_size: geometry.sector_size as usize,
                     subkeys: &subkeys,
                     extra_key: &key[key.len() - extra..],
+                    key,
+                    keycount,
                 })
                 .map_err(Error::Key)?,
             ),
@@ -244,8 +246,12 @@ impl SectorCrypt {
         let g = &self.geometry;
         let ss = g.sector_size as usize;
         let step = u64::from(g.sector_size / 512);
+        // The generator's IV and the mode's working copy, as the kernel's
+        // org_iv and iv: `post` sees the IV as generated.
         let mut iv_buf = Zeroizing::new([0u8; 32]);
+        let mut work_buf = Zeroizing::new([0u8; 32]);
         let iv = &mut iv_buf[..self.iv_size];
+        let work = &mut work_buf[..self.iv_size];
         let mut cc_sector = start_sector.wrapping_add(g.iv_offset);
         for unit in data.chunks_exact_mut(ss) {
             let req = IvRequest {
@@ -265,9 +271,10 @@ impl SectorCrypt {
                     iv.reverse();
                 }
             }
+            work.copy_from_slice(iv);
             match dir {
-                Direction::Encrypt => mode.encrypt(iv, unit),
-                Direction::Decrypt => mode.decrypt(iv, unit),
+                Direction::Encrypt => mode.encrypt(work, unit),
+                Direction::Decrypt => mode.decrypt(work, unit),
             }
             if let Some(ivgen) = &self.ivgen {
                 ivgen.post(&req, iv, unit);

@@ -75,9 +75,14 @@ impl CipherSpec {
     }
 
     /// The spec in the capi form: `capi:cbc(aes)-essiv:sha256`. `None` when
-    /// it cannot be written so (keycount above 1 exists only in the old form).
+    /// it cannot be written so (the capi form has no keycount: 1, or 64 for lmk).
     pub fn to_capi(&self) -> Option<String> {
-        if self.keycount != 1 {
+        let implied = if self.effective_ivmode() == Some("lmk") {
+            64
+        } else {
+            1
+        };
+        if self.keycount != implied {
             return None;
         }
         let mut s = format!("capi:{}", self.api_name());
@@ -218,12 +223,18 @@ fn parse_capi(text: &str, rest: &str) -> Result<CipherSpec> {
             "no IV mode: the kernel would run {api} with an uninitialised IV; add one, e.g. {text}-plain64"
         )));
     }
+    // crypt_ctr_cipher_new: lmk always runs 64 keyed instances.
+    let keycount = if ivmode.as_deref() == Some("lmk") {
+        64
+    } else {
+        1
+    };
     Ok(CipherSpec {
         text: text.to_string(),
         form: Form::Capi,
         cipher: cipher.to_string(),
         chain: chain.to_string(),
-        keycount: 1,
+        keycount,
         ivmode,
         ivopts,
     })

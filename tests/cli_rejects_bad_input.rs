@@ -132,9 +132,62 @@ fn catalogue() -> Vec<(&'static str, &'static str, Vec<String>)> {
             enc("aes-xts-random", K32, &[]),
         ),
         (
-            "not yet implemented IV mode",
-            "not implemented",
+            "lmk on 4096-byte sectors",
+            "512-byte sectors only",
+            enc(
+                "aes:64-cbc-lmk",
+                &K16.repeat(64),
+                &["--sector-size", "4096"],
+            ),
+        ),
+        (
+            "tcw on 1024-byte sectors",
+            "512-byte sectors only",
+            enc(
+                "aes-cbc-tcw",
+                &format!("{K16}{K32}"),
+                &["--sector-size", "1024"],
+            ),
+        ),
+        (
+            "tcw key with no room for the data key",
+            "leaves no data key",
             enc("aes-cbc-tcw", K32, &[]),
+        ),
+        (
+            "elephant key too long",
+            "at most 32 bytes",
+            enc("aes-cbc-elephant", &K64.repeat(2), &[]),
+        ),
+        (
+            "elephant key not an AES key",
+            "not an AES key",
+            enc("serpent-cbc-elephant", &"00".repeat(40), &[]),
+        ),
+        (
+            "adiantum with an unknown stream cipher",
+            "xchacha12 or xchacha20",
+            enc("salsa20,aes-adiantum-plain64", K32, &[]),
+        ),
+        (
+            "adiantum key of wrong length",
+            "32 bytes",
+            enc("capi:adiantum(xchacha12,aes)-plain64", K16, &[]),
+        ),
+        (
+            "lrw over an 8-byte block cipher",
+            "16-byte block cipher",
+            enc("des-lrw-benbi", K16, &[]),
+        ),
+        (
+            "lrw key without its tweak key",
+            "16 tweak-key bytes",
+            enc("aes-lrw-benbi", K16, &[]),
+        ),
+        (
+            "essiv with adiantum",
+            "IV size",
+            enc("xchacha12,aes-adiantum-essiv:sha256", K32, &[]),
         ),
         // keys
         (

@@ -21,13 +21,20 @@ fn supported() -> Vec<(String, Vec<usize>)> {
         });
         let mut chains = vec!["ecb", "cbc"];
         if info.block_size == 16 {
-            chains.push("xts");
+            chains.extend(["xts", "lrw"]);
+        }
+        if info.block_size == 16 && info.accepts_key_len(32) {
+            for stream in ["xchacha12", "xchacha20"] {
+                for iv in ["null", "plain", "plain64", "plain64be", "benbi"] {
+                    out.push((format!("{stream},{name}-adiantum-{iv}"), vec![32]));
+                }
+            }
         }
         for chain in chains {
-            let klens: Vec<usize> = if chain == "xts" {
-                lens.iter().map(|n| n * 2).collect()
-            } else {
-                lens.clone()
+            let klens: Vec<usize> = match chain {
+                "xts" => lens.iter().map(|n| n * 2).collect(),
+                "lrw" => lens.iter().map(|n| n + 16).collect(),
+                _ => lens.clone(),
             };
             if chain == "ecb" {
                 out.push((format!("{name}-ecb"), klens));

@@ -11,9 +11,12 @@
 
 mod benbi;
 mod eboiv;
+mod elephant;
 mod essiv;
+mod lmk;
 mod null;
 mod plain;
+mod tcw;
 
 use crate::mode::Template;
 
@@ -49,8 +52,11 @@ pub struct IvSetup<'a> {
     pub sector_size: usize,
     /// The key of each instance, in instance order.
     pub subkeys: &'a [&'a [u8]],
-    /// Key bytes reserved by `extra_key_size`.
+    /// Key bytes reserved by `extra_key_size` (the end of the key).
     pub extra_key: &'a [u8],
+    /// The whole key, for generators that locate their part as the kernel does.
+    pub key: &'a [u8],
+    pub keycount: usize,
 }
 
 /// Spec-level facts a generator checks before any key is seen.
@@ -91,6 +97,17 @@ fn no_opts(c: &IvCheck) -> Result<(), String> {
         None => Ok(()),
         Some(o) => Err(format!("this IV mode takes no options, got ':{o}'")),
     }
+}
+
+/// lmk and tcw exist for 512-byte sectors only.
+fn only_512(name: &str, c: &IvCheck) -> Result<(), String> {
+    if c.sector_size != 512 {
+        return Err(format!(
+            "IV mode '{name}' works on 512-byte sectors only, not {}",
+            c.sector_size
+        ));
+    }
+    Ok(())
 }
 
 fn no_extra(_: usize, _: &IvCheck) -> Result<usize, String> {
@@ -158,6 +175,27 @@ static IV_MODES: &[IvInfo] = &[
         build: eboiv::build,
     },
     IvInfo {
+        name: "lmk",
+        wraps_mode: false,
+        check: lmk::check,
+        extra_key_size: lmk::extra_key_size,
+        build: lmk::build,
+    },
+    IvInfo {
+        name: "tcw",
+        wraps_mode: false,
+        check: tcw::check,
+        extra_key_size: tcw::extra_key_size,
+        build: tcw::build,
+    },
+    IvInfo {
+        name: "elephant",
+        wraps_mode: false,
+        check: elephant::check,
+        extra_key_size: elephant::extra_key_size,
+        build: elephant::build,
+    },
+    IvInfo {
         name: "random",
         wraps_mode: false,
         check: not_reproducible,
@@ -166,18 +204,10 @@ static IV_MODES: &[IvInfo] = &[
     },
 ];
 
-/// IV modes the kernel has that this reference does not implement yet.
-const PLANNED: &[&str] = &["lmk", "tcw", "elephant"];
-
 /// Find an IV generator by name; the error names the known ones.
 pub fn lookup(name: &str) -> Result<&'static IvInfo, String> {
     if let Some(i) = IV_MODES.iter().find(|i| i.name == name) {
         return Ok(i);
-    }
-    if PLANNED.contains(&name) {
-        return Err(format!(
-            "IV mode '{name}' is not implemented by this reference yet"
-        ));
     }
     Err(format!(
         "unknown IV mode '{name}' (known: {})",

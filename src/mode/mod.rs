@@ -6,8 +6,10 @@
 //! or one known-answer vector) and update nothing but `data`; the IV buffer
 //! may be used as scratch.
 
+mod adiantum;
 mod cbc;
 mod ecb;
+mod lrw;
 mod xts;
 
 use crate::cipher::{self, BlockCipher, CipherInfo};
@@ -36,6 +38,9 @@ pub enum Chain {
     Ecb,
     Cbc,
     Xts,
+    Lrw,
+    /// Adiantum with XChaCha of this many rounds (12 or 20).
+    Adiantum(u8),
 }
 
 impl Chain {
@@ -44,36 +49,63 @@ impl Chain {
             Chain::Ecb => "ecb",
             Chain::Cbc => "cbc",
             Chain::Xts => "xts",
+            Chain::Lrw => "lrw",
+            Chain::Adiantum(_) => "adiantum",
         }
     }
 }
 
 /// Resolve `chain(cipher)` as the kernel's crypto API would instantiate it.
 pub fn resolve(chain: &str, cipher_name: &str) -> Result<Template, String> {
+    // adiantum(<stream cipher>,<block cipher>) names two ciphers.
+    let (stream, cipher_name) = match cipher_name.split_once(',') {
+        Some((s, c)) if chain == "adiantum" => (Some(s), c),
+        Some(_) => return Err(format!("{chain}({cipher_name}) takes one cipher")),
+        None => (None, cipher_name),
+    };
     let cipher = cipher::lookup(cipher_name).ok_or_else(|| {
         format!(
             "unknown block cipher '{cipher_name}' (known: {})",
             cipher::names().collect::<Vec<_>>().join(", ")
         )
     })?;
-    let chain = match chain {
-        "ecb" => Chain::Ecb,
-        "cbc" => Chain::Cbc,
-        "xts" => Chain::Xts,
-        other => {
+    let chain = match (chain, stream) {
+        ("ecb", _) => Chain::Ecb,
+        ("cbc", _) => Chain::Cbc,
+        ("xts", _) => Chain::Xts,
+        ("lrw", _) => Chain::Lrw,
+        ("adiantum", Some("xchacha12")) => Chain::Adiantum(12),
+        ("adiantum", Some("xchacha20")) => Chain::Adiantum(20),
+        ("adiantum", Some(s)) => {
             return Err(format!(
-                "unknown chaining mode '{other}' (known: ecb, cbc, xts)"
+                "adiantum needs xchacha12 or xchacha20 as its stream cipher, not '{s}'"
+            ));
+        }
+        ("adiantum", None) => {
+            return Err("adiantum names two ciphers: adiantum(xchacha12,aes)".into());
+        }
+        (other, _) => {
+            return Err(format!(
+                "unknown chaining mode '{other}' (known: ecb, cbc, xts, lrw, adiantum)"
             ));
         }
     };
     if cipher.name == "cipher_null" && chain != Chain::Ecb {
         return Err("cipher_null is only used as ecb(cipher_null)".into());
     }
-    // crypto/xts.c refuses to instantiate over anything but 16-byte blocks.
-    if chain == Chain::Xts && cipher.block_size != 16 {
+    // xts, lrw and adiantum are defined over 16-byte blocks only.
+    if matches!(chain, Chain::Xts | Chain::Lrw | Chain::Adiantum(_)) && cipher.block_size != 16 {
         return Err(format!(
-            "xts needs a 16-byte block cipher; {} has {}-byte blocks",
-            cipher.name, cipher.block_size
+            "{} needs a 16-byte block cipher; {} has {}-byte blocks",
+            chain.name(),
+            cipher.name,
+            cipher.block_size
+        ));
+    }
+    if matches!(chain, Chain::Adiantum(_)) && !cipher.accepts_key_len(32) {
+        return Err(format!(
+            "adiantum keys its block cipher with 32 bytes, which {} does not take",
+            cipher.name
         ));
     }
     Ok(Template { chain, cipher })
@@ -82,28 +114,31 @@ pub fn resolve(chain: &str, cipher_name: &str) -> Result<Template, String> {
 impl Template {
     /// The kernel crypto API name, e.g. `cbc(aes)`.
     pub fn api_name(&self) -> String {
-        format!("{}({})", self.chain.name(), self.cipher.name)
+        match self.chain {
+            Chain::Adiantum(r) => format!("adiantum(xchacha{r},{})", self.cipher.name),
+            c => format!("{}({})", c.name(), self.cipher.name),
+        }
     }
 
     pub fn iv_size(&self) -> usize {
         match self.chain {
             Chain::Ecb => 0,
             Chain::Cbc => self.cipher.block_size,
-            Chain::Xts => 16,
+            Chain::Xts | Chain::Lrw => 16,
+            Chain::Adiantum(_) => adiantum::TWEAK_SIZE,
         }
     }
 
     pub fn block_size(&self) -> usize {
-        match self.chain {
-            Chain::Xts => 16,
-            _ => self.cipher.block_size,
-        }
+        self.cipher.block_size
     }
 
     /// Describe the accepted key lengths for error messages.
     pub fn key_sizes(&self) -> String {
         match self.chain {
             Chain::Xts => format!("twice ({}) for xts", self.cipher.key_sizes),
+            Chain::Lrw => format!("{} plus 16 tweak-key bytes for lrw", self.cipher.key_sizes),
+            Chain::Adiantum(_) => "32 bytes".into(),
             _ => self.cipher.key_sizes.to_string(),
         }
     }
@@ -112,6 +147,8 @@ impl Template {
     pub fn accepts_key_len(&self, len: usize) -> bool {
         match self.chain {
             Chain::Xts => len.is_multiple_of(2) && self.cipher.accepts_key_len(len / 2),
+            Chain::Lrw => len >= 16 && self.cipher.accepts_key_len(len - 16),
+            Chain::Adiantum(_) => len == 32,
             _ => self.cipher.accepts_key_len(len),
         }
     }
@@ -139,6 +176,11 @@ impl Template {
                     tweak: keyed(k2),
                 })
             }
+            Chain::Lrw => {
+                let (k1, k2) = key.split_at(key.len() - 16);
+                Box::new(lrw::Lrw::new(keyed(k1), k2))
+            }
+            Chain::Adiantum(rounds) => Box::new(adiantum::Adiantum::new(rounds, key, |k| keyed(k))),
         })
     }
 }

@@ -1,0 +1,87 @@
+//! lmk: loop-AES compatible IVs (v2: no seed; v3: 64 keys + a seed key).
+//!
+//! The IV is the raw MD5 state (no padding, no finalisation) after hashing
+//! [the seed block,] plaintext bytes 16..512 and a 16-byte sector trailer.
+//! Writing hashes the plaintext before encryption. Reading decrypts with a
+//! zero IV, then hashes the decrypted blocks 1..31 and XORs the result into
+//! block 0, which is why this generator needs the `post` hook.
+
+use super::{Direction, IvCheck, IvGenerator, IvRequest, IvSetup};
+use md5::block_api::compress;
+
+const MD5_INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+
+struct Lmk {
+    /// 64-byte seed block: 16 seed bytes, then zeros (v3 only).
+    seed: Option<zeroize::Zeroizing<[u8; 64]>>,
+}
+
+impl Lmk {
+    fn iv(&self, iv_sector: u64, data: &[u8], iv: &mut [u8]) {
+        let mut state = MD5_INIT;
+        if let Some(seed) = &self.seed {
+            compress(&mut state, &[**seed]);
+        }
+        // Bytes 16..512 and the 16-byte trailer make 512 = 8 whole MD5 blocks.
+        let mut blocks = [[0u8; 64]; 8];
+        let flat = blocks.as_flattened_mut();
+        flat[..496].copy_from_slice(&data[16..512]);
+        let hi = ((iv_sector >> 32) as u32 & 0x00ff_ffff) | 0x8000_0000;
+        flat[496..500].copy_from_slice(&(iv_sector as u32).to_le_bytes());
+        flat[500..504].copy_from_slice(&hi.to_le_bytes());
+        flat[504..508].copy_from_slice(&4024u32.to_le_bytes());
+        compress(&mut state, &blocks);
+        let mut out = [0u8; 16];
+        for (o, w) in out.chunks_exact_mut(4).zip(state) {
+            o.copy_from_slice(&w.to_le_bytes());
+        }
+        let n = iv.len().min(16);
+        iv[..n].copy_from_slice(&out[..n]);
+    }
+}
+
+impl IvGenerator for Lmk {
+    fn generate(&self, r: &IvRequest, iv: &mut [u8], data: &mut [u8]) {
+        if r.dir == Direction::Encrypt {
+            self.iv(r.iv_sector, data, iv);
+        }
+    }
+
+    fn post(&self, r: &IvRequest, iv: &mut [u8], data: &mut [u8]) {
+        if r.dir == Direction::Decrypt {
+            self.iv(r.iv_sector, data, iv);
+            for (d, i) in data.iter_mut().zip(iv.iter()) {
+                *d ^= i;
+            }
+        }
+    }
+}
+
+pub(super) fn check(c: &IvCheck) -> Result<(), String> {
+    super::no_opts(c)?;
+    super::only_512("lmk", c)
+}
+
+/// v3 is recognised by a key that does not split evenly over the keys:
+/// then one more part, of the same size, is the seed.
+pub(super) fn extra_key_size(key_size: usize, c: &IvCheck) -> Result<usize, String> {
+    let kc = c.keycount as usize;
+    Ok(if !key_size.is_multiple_of(kc) {
+        key_size / (kc + 1)
+    } else {
+        0
+    })
+}
+
+pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
+    let seed = if s.extra_key.is_empty() {
+        None
+    } else {
+        // crypt_iv_lmk_init: the seed sits at keycount * (key_size / key_parts).
+        let at = s.keycount * (s.key.len() / (s.keycount + 1));
+        let mut block = zeroize::Zeroizing::new([0u8; 64]);
+        block[..16].copy_from_slice(&s.key[at..at + 16]);
+        Some(block)
+    };
+    Ok(Box::new(Lmk { seed }))
+}
