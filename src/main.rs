@@ -7,6 +7,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // As PID 1 of a guest built by the VM backend, dmch is the test agent.
+    if std::process::id() == 1 {
+        dmcrypt_harness::kernel::guest::run_as_init();
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

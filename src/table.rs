@@ -184,6 +184,15 @@ impl CryptParams {
         p.geometry()
             .validate()
             .map_err(|e| Error::Table(e.to_string()))?;
+        // The kernel refuses a device offset that is not a whole number of
+        // encryption sectors (seen on 6.1: EINVAL for offset 3, sector_size:2048).
+        let step = u64::from(p.geometry().sector_size / 512);
+        if !p.offset.is_multiple_of(step) {
+            return Err(Error::Table(format!(
+                "device offset {} is not a multiple of sector_size/512 ({step})",
+                p.offset
+            )));
+        }
         Ok(p)
     }
 

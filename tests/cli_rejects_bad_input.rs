@@ -33,8 +33,8 @@ fn catalogue() -> Vec<(&'static str, &'static str, Vec<String>)> {
         ),
         (
             "unknown chain mode",
-            "unknown chaining mode 'ofb'",
-            enc("aes-ofb-plain64", K16, &[]),
+            "unknown chaining mode 'gcm'",
+            enc("aes-gcm-plain64", K16, &[]),
         ),
         (
             "unknown IV mode",
@@ -117,11 +117,6 @@ fn catalogue() -> Vec<(&'static str, &'static str, Vec<String>)> {
             ),
         ),
         (
-            "options on plain",
-            "takes no options",
-            enc("aes-cbc-plain64:foo", K16, &[]),
-        ),
-        (
             "xts over 8-byte blocks",
             "16-byte block cipher",
             enc("des-xts-plain64", "0011223344556677", &[]),
@@ -188,6 +183,13 @@ fn catalogue() -> Vec<(&'static str, &'static str, Vec<String>)> {
             "essiv with adiantum",
             "IV size",
             enc("xchacha12,aes-adiantum-essiv:sha256", K32, &[]),
+        ),
+        (
+            "table device offset not a whole sector",
+            "device offset 3 is not a multiple of sector_size/512 (8)",
+            table(format!(
+                "0 8 crypt aes-cbc-plain64 {K16} 0 /dev/x 3 1 sector_size:4096"
+            )),
         ),
         // keys
         (

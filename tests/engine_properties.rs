@@ -137,8 +137,8 @@ proptest! {
         opts.push(format!("sector_size:{ss}"));
         if large { opts.push("iv_large_sectors".into()); }
         let line = format!(
-            "{start} {} crypt {spec} {} {iv_offset} /dev/loop7 {offset} {} {}",
-            len_units * u64::from(ss / 512), Key::from_bytes(&key).table_form(), opts.len(), opts.join(" ")
+            "{start} {} crypt {spec} {} {iv_offset} /dev/loop7 {} {} {}",
+            len_units * u64::from(ss / 512), Key::from_bytes(&key).table_form(), offset / u64::from(ss / 512) * u64::from(ss / 512), opts.len(), opts.join(" ")
         );
         let t = Table::parse(&line).unwrap();
         let again = Table::parse(&t.to_string()).unwrap();

@@ -1,6 +1,7 @@
 //! Command-line definitions and dispatch.
 
 mod check;
+mod kernel;
 mod offline;
 mod table;
 
@@ -31,6 +32,24 @@ enum Command {
     Decrypt(offline::OfflineArgs),
     /// Validate a dm table line (or crypt parameters) and print it normalised.
     Table(table::TableArgs),
+    /// The real kernel as oracle.
+    #[command(subcommand)]
+    Kernel(KernelCommand),
+    /// Known-answer vectors.
+    #[command(subcommand)]
+    Vectors(VectorsCommand),
+}
+
+#[derive(Subcommand)]
+enum KernelCommand {
+    /// Run the case matrix through a real kernel and compare with the reference.
+    Check(kernel::CheckArgs),
+}
+
+#[derive(Subcommand)]
+enum VectorsCommand {
+    /// Write kernel-produced vectors into vectors/.
+    Generate(kernel::GenerateArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -39,5 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Encrypt(a) => offline::run(a, true),
         Command::Decrypt(a) => offline::run(a, false),
         Command::Table(a) => table::run(a),
+        Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
+        Command::Vectors(VectorsCommand::Generate(a)) => kernel::generate(a),
     }
 }

@@ -8,8 +8,12 @@
 
 mod adiantum;
 mod cbc;
+mod cfb;
+mod ctr;
 mod ecb;
 mod lrw;
+mod ofb;
+mod pcbc;
 mod xts;
 
 use crate::cipher::{self, BlockCipher, CipherInfo};
@@ -39,6 +43,10 @@ pub enum Chain {
     Cbc,
     Xts,
     Lrw,
+    Ctr,
+    Ofb,
+    Cfb,
+    Pcbc,
     /// Adiantum with XChaCha of this many rounds (12 or 20).
     Adiantum(u8),
 }
@@ -50,6 +58,10 @@ impl Chain {
             Chain::Cbc => "cbc",
             Chain::Xts => "xts",
             Chain::Lrw => "lrw",
+            Chain::Ctr => "ctr",
+            Chain::Ofb => "ofb",
+            Chain::Cfb => "cfb",
+            Chain::Pcbc => "pcbc",
             Chain::Adiantum(_) => "adiantum",
         }
     }
@@ -74,6 +86,10 @@ pub fn resolve(chain: &str, cipher_name: &str) -> Result<Template, String> {
         ("cbc", _) => Chain::Cbc,
         ("xts", _) => Chain::Xts,
         ("lrw", _) => Chain::Lrw,
+        ("ctr", _) => Chain::Ctr,
+        ("ofb", _) => Chain::Ofb,
+        ("cfb", _) => Chain::Cfb,
+        ("pcbc", _) => Chain::Pcbc,
         ("adiantum", Some("xchacha12")) => Chain::Adiantum(12),
         ("adiantum", Some("xchacha20")) => Chain::Adiantum(20),
         ("adiantum", Some(s)) => {
@@ -86,7 +102,7 @@ pub fn resolve(chain: &str, cipher_name: &str) -> Result<Template, String> {
         }
         (other, _) => {
             return Err(format!(
-                "unknown chaining mode '{other}' (known: ecb, cbc, xts, lrw, adiantum)"
+                "unknown chaining mode '{other}' (known: ecb, cbc, pcbc, ctr, cfb, ofb, xts, lrw, adiantum)"
             ));
         }
     };
@@ -123,14 +139,20 @@ impl Template {
     pub fn iv_size(&self) -> usize {
         match self.chain {
             Chain::Ecb => 0,
-            Chain::Cbc => self.cipher.block_size,
+            Chain::Cbc | Chain::Pcbc | Chain::Ctr | Chain::Ofb | Chain::Cfb => {
+                self.cipher.block_size
+            }
             Chain::Xts | Chain::Lrw => 16,
             Chain::Adiantum(_) => adiantum::TWEAK_SIZE,
         }
     }
 
+    /// The crypto API block size: 1 for the stream modes (ctr, cfb, ofb).
     pub fn block_size(&self) -> usize {
-        self.cipher.block_size
+        match self.chain {
+            Chain::Ctr | Chain::Ofb | Chain::Cfb => 1,
+            _ => self.cipher.block_size,
+        }
     }
 
     /// Describe the accepted key lengths for error messages.
@@ -169,6 +191,10 @@ impl Template {
         Ok(match self.chain {
             Chain::Ecb => Box::new(ecb::Ecb(keyed(key))),
             Chain::Cbc => Box::new(cbc::Cbc(keyed(key))),
+            Chain::Pcbc => Box::new(pcbc::Pcbc(keyed(key))),
+            Chain::Ctr => Box::new(ctr::Ctr(keyed(key))),
+            Chain::Ofb => Box::new(ofb::Ofb(keyed(key))),
+            Chain::Cfb => Box::new(cfb::Cfb(keyed(key))),
             Chain::Xts => {
                 let (k1, k2) = key.split_at(key.len() / 2);
                 Box::new(xts::Xts {

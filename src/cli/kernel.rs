@@ -1,0 +1,349 @@
+//! `dmch kernel check` and `dmch vectors generate`: the real kernel as
+//! oracle, on the host (device-mapper and root) or in a QEMU guest.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use dmcrypt_harness::kernel::{self, Case, KernelResult, Verdict, matrix};
+use dmcrypt_harness::vm::{self, KernelSource, PreparedKernel};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The host when it has device-mapper and root, else a QEMU guest.
+    Auto,
+    Host,
+    Vm,
+}
+
+#[derive(Args, Clone)]
+pub struct KernelArgs {
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
+    /// Guest kernel: debian:5.10, debian:6.1 or debian:6.12 (repeatable).
+    #[arg(long = "kernel", value_name = "SOURCE")]
+    kernels: Vec<KernelSource>,
+    /// A linux-image .deb to boot (repeatable).
+    #[arg(long = "kernel-deb", value_name = "FILE")]
+    debs: Vec<PathBuf>,
+    /// Your own kernel image (with --modules).
+    #[arg(long, value_name = "BZIMAGE", requires = "modules")]
+    kernel_image: Option<PathBuf>,
+    /// lib/modules/<version> of --kernel-image (after modules_install).
+    #[arg(long, value_name = "DIR", requires = "kernel_image")]
+    modules: Option<PathBuf>,
+    /// Run only shard K of N of the matrix (e.g. 2/4).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Give up on a guest after this many seconds.
+    #[arg(long, value_name = "S", default_value_t = 600)]
+    timeout: u64,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    k: KernelArgs,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    k: KernelArgs,
+    /// Directory for the vector files.
+    #[arg(long, value_name = "DIR", default_value = "vectors")]
+    out: PathBuf,
+}
+
+/// One kernel's run.
+pub struct KernelRun {
+    pub label: String,
+    pub release: String,
+    pub backend: String,
+    pub elapsed: Duration,
+    pub results: BTreeMap<String, KernelResult>,
+    /// Algorithms the kernel has, when known (guests report /proc/crypto).
+    pub algorithms: Option<std::collections::BTreeSet<String>>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let (k, n) = s.split_once('/').context("--shard takes K/N, e.g. 1/4")?;
+    let (k, n): (usize, usize) = (
+        k.parse().context("--shard K")?,
+        n.parse().context("--shard N")?,
+    );
+    if n == 0 || k == 0 || k > n {
+        bail!("--shard {s}: K must be between 1 and N");
+    }
+    Ok((k, n))
+}
+
+fn host_has_dm() -> Result<(), String> {
+    if !Path::new("/dev/mapper/control").exists() {
+        return Err("/dev/mapper/control is missing (no device-mapper in this kernel)".into());
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not running as root".into());
+    }
+    Ok(())
+}
+
+fn run_host(cases: &[Case]) -> Result<KernelRun> {
+    let ctl = kernel::dm::Control::open().context("opening /dev/mapper/control")?;
+    let dir = tempfile::tempdir().context("creating a directory for backing files")?;
+    let started = Instant::now();
+    let mut results = BTreeMap::new();
+    let pid = std::process::id();
+    for (i, c) in cases.iter().enumerate() {
+        // Names unique per process, so parallel runs never collide.
+        let r = kernel::run_case(&ctl, c, dir.path(), &format!("dmch-{pid}-{i}"));
+        results.insert(c.id.clone(), r);
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    Ok(KernelRun {
+        label: "host".into(),
+        release: release.trim().into(),
+        backend: "host".into(),
+        elapsed: started.elapsed(),
+        results,
+        algorithms: None,
+    })
+}
+
+fn run_vm(k: &PreparedKernel, cases: &[Case], timeout: u64) -> Result<KernelRun> {
+    let dir = tempfile::tempdir().context("creating a work directory")?;
+    let initrd = dir.path().join("initrd.cpio");
+    vm::build_initramfs(k, cases, &initrd)
+        .with_context(|| format!("building the initramfs for {}", k.label))?;
+    // For debugging a guest by hand: keep a copy of its initramfs.
+    if let Some(keep) = std::env::var_os("DMCH_KEEP_INITRD") {
+        std::fs::copy(&initrd, &keep).context("copying the initramfs to DMCH_KEEP_INITRD")?;
+    }
+    let run = vm::run(k, &initrd, Duration::from_secs(timeout))
+        .with_context(|| format!("booting {}", k.label))?;
+    Ok(KernelRun {
+        label: k.label.clone(),
+        release: run.kernel_release,
+        backend: format!("vm ({})", run.accel),
+        elapsed: run.elapsed,
+        results: run.results,
+        algorithms: Some(
+            run.algorithms
+                .into_iter()
+                .chain(k.crypto_templates())
+                .collect(),
+        ),
+    })
+}
+
+/// Run the (sharded) matrix on every requested kernel.
+pub fn run_kernels(a: &KernelArgs) -> Result<(Vec<Case>, Vec<KernelRun>)> {
+    let mut cases = matrix::cases();
+    if let Some(s) = &a.shard {
+        let (k, n) = parse_shard(s)?;
+        cases = matrix::shard(cases, k, n);
+    }
+    let mut sources: Vec<KernelSource> = a.kernels.clone();
+    sources.extend(a.debs.iter().cloned().map(KernelSource::Deb));
+    if let (Some(b), Some(m)) = (&a.kernel_image, &a.modules) {
+        sources.push(KernelSource::Image {
+            bzimage: b.clone(),
+            modules: m.clone(),
+        });
+    }
+    let backend = match a.backend {
+        Backend::Auto if sources.is_empty() && host_has_dm().is_ok() => Backend::Host,
+        Backend::Auto => Backend::Vm,
+        b => b,
+    };
+    let mut runs = Vec::new();
+    match backend {
+        Backend::Host => {
+            host_has_dm().map_err(|why| anyhow::anyhow!("host backend unavailable: {why}"))?;
+            runs.push(run_host(&cases)?);
+        }
+        _ => {
+            if sources.is_empty() {
+                bail!(
+                    "the host has no usable device-mapper ({}); name a guest kernel, e.g. --kernel debian:6.12",
+                    host_has_dm().err().unwrap_or_default()
+                );
+            }
+            for s in &sources {
+                let k = vm::prepare(s).with_context(|| format!("preparing kernel {s:?}"))?;
+                runs.push(run_vm(&k, &cases, a.timeout)?);
+            }
+        }
+    }
+    Ok((cases, runs))
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn check(a: CheckArgs) -> Result<ExitCode> {
+    let (cases, runs) = run_kernels(&a.k)?;
+    let mut any_fail = false;
+    let mut reports = Vec::new();
+    let mut junit = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    for run in &runs {
+        let mut verdicts = Vec::new();
+        for c in &cases {
+            let v = match run.results.get(&c.id) {
+                Some(r) => kernel::compare(c, r, run.algorithms.as_ref()),
+                None => Verdict::Fail("no result from the kernel side".into()),
+            };
+            verdicts.push((c, v));
+        }
+        let passed = verdicts.iter().filter(|v| v.1 == Verdict::Pass).count();
+        let rejected = verdicts
+            .iter()
+            .filter(|v| v.1 == Verdict::RejectedAsExpected)
+            .count();
+        let unavailable = verdicts
+            .iter()
+            .filter(|v| matches!(v.1, Verdict::Unavailable(_)))
+            .count();
+        let failed = verdicts.len() - passed - rejected - unavailable;
+        any_fail |= failed > 0;
+        let rate = cases.len() as f64 / run.elapsed.as_secs_f64().max(0.001);
+        if !a.json {
+            println!(
+                "kernel {} [{}], backend {}",
+                run.release, run.label, run.backend
+            );
+            println!(
+                "  cases {:>5}  passed {:>5}  rejected as expected {:>4}  not in this kernel {:>3}  failed {:>4}  ({:.1} s, {rate:.1} cases/s)",
+                cases.len(),
+                passed,
+                rejected,
+                unavailable,
+                failed,
+                run.elapsed.as_secs_f64()
+            );
+            let mut missing: Vec<&str> = verdicts
+                .iter()
+                .filter_map(|v| match &v.1 {
+                    Verdict::Unavailable(w) => Some(w.as_str()),
+                    _ => None,
+                })
+                .collect();
+            missing.sort();
+            missing.dedup();
+            for m in missing {
+                println!("  skipped, {m}");
+            }
+            for (c, v) in &verdicts {
+                if let Verdict::Fail(why) = v {
+                    println!(
+                        "  FAIL {}: table '{}': {why}",
+                        c.id,
+                        c.params("<dev>").replace(&c.key_hex, "<key>")
+                    );
+                }
+            }
+        }
+        junit.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" time=\"{:.3}\">\n",
+            xml(&run.release),
+            cases.len(),
+            run.elapsed.as_secs_f64()
+        ));
+        for (c, v) in &verdicts {
+            junit.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\">",
+                xml(&run.release),
+                xml(&c.id)
+            ));
+            match v {
+                Verdict::Fail(why) => {
+                    junit.push_str(&format!("<failure message=\"{}\"/>", xml(why)))
+                }
+                Verdict::Unavailable(why) => {
+                    junit.push_str(&format!("<skipped message=\"{}\"/>", xml(why)))
+                }
+                _ => {}
+            }
+            junit.push_str("</testcase>\n");
+        }
+        junit.push_str("  </testsuite>\n");
+        reports.push(json!({
+            "kernel": run.release, "source": run.label, "backend": run.backend,
+            "seconds": run.elapsed.as_secs_f64(), "cases": cases.len(), "passed": passed,
+            "rejected_as_expected": rejected, "unavailable": unavailable, "failed": failed,
+            "failures": verdicts.iter().filter_map(|(c, v)| match v {
+                Verdict::Fail(w) => Some(json!({"id": c.id, "reason": w})), _ => None }).collect::<Vec<_>>(),
+        }));
+    }
+    junit.push_str("</testsuites>\n");
+    if let Some(f) = &a.junit {
+        std::fs::write(f, junit).with_context(|| format!("writing {}", f.display()))?;
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"kernels": reports, "ok": !any_fail}))?
+        );
+    }
+    Ok(if any_fail {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn generate(a: GenerateArgs) -> Result<ExitCode> {
+    let (cases, runs) = run_kernels(&a.k)?;
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    for run in &runs {
+        let series = run.release.split('.').take(2).collect::<Vec<_>>().join(".");
+        let path = a.out.join(format!("kernel-{series}.vec"));
+        let mut out = format!(
+            "# Ciphertexts produced by the Linux {} dm-crypt target\n# Written by `dmch vectors generate`; format: vectors/README.md\n\n[file]\nsource: Linux {} ({}), dm-crypt target, {}\nretrieved: {date}\nsemantics: each plaintext was written through a fresh crypt mapping over a loop device and the ciphertext read from the backing file; a second fresh mapping read it back to the plaintext. Digests are of the whole ciphertext.\n\n",
+            run.release, run.release, run.label, run.backend
+        );
+        let mut n = 0;
+        for c in &cases {
+            let Some(KernelResult::Data {
+                ct_sha256,
+                pt_sha256,
+                ..
+            }) = run.results.get(&c.id)
+            else {
+                continue;
+            };
+            if *pt_sha256 != dmcrypt_harness::hash::sha256(&c.plaintext()) {
+                continue;
+            }
+            n += 1;
+            out.push_str(&format!(
+                "[vector {}]\nsource: Linux {} dm-crypt, case {}\nproduced: kernel-produced on {date} ({}); read back by the kernel\nkind: sector\nspec: {}\nkey: {}\niv-offset: {}\nsector-size: {}\n{}start-sector: 0\nplaintext: counter {}\nciphertext-sha256: {}\n\n",
+                c.id, run.release, c.id, run.backend, c.cipher, c.key_hex, c.iv_offset, c.sector_size,
+                if c.iv_large_sectors { "flags: iv_large_sectors\n" } else { "" },
+                c.len, hex::encode(ct_sha256)
+            ));
+        }
+        std::fs::write(&path, out.trim_end().to_string() + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}: {n} vectors from {}", path.display(), run.release);
+    }
+    Ok(ExitCode::SUCCESS)
+}

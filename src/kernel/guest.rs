@@ -1,0 +1,112 @@
+//! The guest agent: `dmch` as PID 1 of a QEMU guest. It mounts the kernel
+//! filesystems, loads the modules listed by the host (dependencies first),
+//! runs every case through the real dm-crypt target, prints one result line
+//! per case on the console and powers the machine off. No shell, no dmsetup.
+
+use super::{Case, KernelResult, dm, run_case};
+use std::ffi::CString;
+use std::io::Write;
+use std::path::Path;
+
+fn mount(src: &str, target: &str, fstype: &str) {
+    let (s, t, f) = (
+        CString::new(src).unwrap(),
+        CString::new(target).unwrap(),
+        CString::new(fstype).unwrap(),
+    );
+    let _ = std::fs::create_dir_all(target);
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let r = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
+    if r != 0 {
+        println!(
+            "DMCH-LOG\tmount {target}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+fn load_module(path: &Path) -> Result<(), String> {
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: finit_module with an open module file and empty parameters.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), c"".as_ptr(), 0) };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn power_off() -> ! {
+    let _ = std::io::stdout().flush();
+    // SAFETY: sync and reboot(2) take no pointers.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_POWER_OFF);
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
+fn kernel_release() -> String {
+    // SAFETY: uname fills a zeroed utsname; release is NUL-terminated.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return String::new();
+        }
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Entry point when running as PID 1.
+pub fn run_as_init() -> ! {
+    mount("proc", "/proc", "proc");
+    mount("sysfs", "/sys", "sysfs");
+    mount("devtmpfs", "/dev", "devtmpfs");
+    println!("DMCH-GUEST\t{}", kernel_release());
+    let order = std::fs::read_to_string("/modules/order").unwrap_or_default();
+    let mut failed = 0;
+    for m in order.lines().filter(|l| !l.is_empty()) {
+        if let Err(e) = load_module(&Path::new("/modules").join(m)) {
+            failed += 1;
+            println!("DMCH-LOG\tmodule {m}: {e}");
+        }
+    }
+    println!("DMCH-LOG\tmodules loaded, {failed} failed");
+    // Which algorithms this kernel has, so the host can tell "not built"
+    // from "refused".
+    let crypto = std::fs::read_to_string("/proc/crypto").unwrap_or_default();
+    let mut names: Vec<&str> = crypto
+        .lines()
+        .filter(|l| l.starts_with("name"))
+        .filter_map(|l| l.split(':').nth(1))
+        .map(str::trim)
+        .collect();
+    names.sort();
+    names.dedup();
+    println!("DMCH-ALGS\t{}", names.join(","));
+    let cases: Vec<Case> = std::fs::read_to_string("/cases")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(Case::from_line)
+        .collect();
+    match dm::Control::open() {
+        Err(e) => println!("DMCH-FATAL\tno device-mapper control: {e}"),
+        Ok(ctl) => {
+            let dir = Path::new("/tmp");
+            let _ = std::fs::create_dir_all(dir);
+            for (i, c) in cases.iter().enumerate() {
+                let r: KernelResult = run_case(&ctl, c, dir, &format!("dmch{i}"));
+                println!("{}", r.to_line(&c.id));
+            }
+        }
+    }
+    println!("DMCH-DONE\t{}", cases.len());
+    power_off()
+}
