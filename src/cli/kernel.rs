@@ -46,7 +46,7 @@ pub struct KernelArgs {
 #[derive(Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    k: KernelArgs,
+    pub k: KernelArgs,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -75,6 +75,21 @@ pub struct KernelRun {
     pub algorithms: Option<std::collections::BTreeSet<String>>,
 }
 
+impl KernelArgs {
+    /// The arguments `dmch check` uses for its kernel part.
+    pub fn for_check(kernels: Vec<KernelSource>) -> Self {
+        KernelArgs {
+            backend: Backend::Auto,
+            kernels,
+            debs: Vec::new(),
+            kernel_image: None,
+            modules: None,
+            shard: None,
+            timeout: 600,
+        }
+    }
+}
+
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let (k, n) = s.split_once('/').context("--shard takes K/N, e.g. 1/4")?;
     let (k, n): (usize, usize) = (
@@ -87,7 +102,7 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
     Ok((k, n))
 }
 
-fn host_has_dm() -> Result<(), String> {
+pub fn host_has_dm() -> Result<(), String> {
     if !Path::new("/dev/mapper/control").exists() {
         return Err("/dev/mapper/control is missing (no device-mapper in this kernel)".into());
     }
@@ -195,115 +210,144 @@ fn xml(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub fn check(a: CheckArgs) -> Result<ExitCode> {
-    let (cases, runs) = run_kernels(&a.k)?;
+/// The test-only fault selected by DMCH_TEST_FAULT, announced loudly.
+fn fault() -> kernel::Fault {
+    match std::env::var("DMCH_TEST_FAULT").as_deref() {
+        Ok("byteswap-iv") => {
+            eprintln!(
+                "dmch: warning: DMCH_TEST_FAULT=byteswap-iv: the reference is broken on purpose"
+            );
+            kernel::Fault::ByteswapIv
+        }
+        _ => kernel::Fault::None,
+    }
+}
+
+/// The comparison of every run with the reference, rendered three ways.
+pub struct Evaluation {
+    pub text: String,
+    pub json: serde_json::Value,
+    pub junit: String,
+    pub failed: bool,
+}
+
+pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: kernel::Fault) -> Evaluation {
+    use std::fmt::Write;
+    let mut text = String::new();
     let mut any_fail = false;
     let mut reports = Vec::new();
     let mut junit = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
-    for run in &runs {
-        let mut verdicts = Vec::new();
-        for c in &cases {
-            let v = match run.results.get(&c.id) {
-                Some(r) => kernel::compare(c, r, run.algorithms.as_ref()),
-                None => Verdict::Fail("no result from the kernel side".into()),
-            };
-            verdicts.push((c, v));
-        }
-        let passed = verdicts.iter().filter(|v| v.1 == Verdict::Pass).count();
-        let rejected = verdicts
+    for run in runs {
+        let verdicts: Vec<(&Case, Verdict)> = cases
             .iter()
-            .filter(|v| v.1 == Verdict::RejectedAsExpected)
-            .count();
-        let unavailable = verdicts
-            .iter()
-            .filter(|v| matches!(v.1, Verdict::Unavailable(_)))
-            .count();
+            .map(|c| {
+                let v = match run.results.get(&c.id) {
+                    Some(r) => kernel::compare(c, r, run.algorithms.as_ref(), fault),
+                    None => Verdict::Fail("no result from the kernel side".into()),
+                };
+                (c, v)
+            })
+            .collect();
+        let count = |f: &dyn Fn(&Verdict) -> bool| verdicts.iter().filter(|v| f(&v.1)).count();
+        let passed = count(&|v| *v == Verdict::Pass);
+        let rejected = count(&|v| *v == Verdict::RejectedAsExpected);
+        let unavailable = count(&|v| matches!(v, Verdict::Unavailable(_)));
         let failed = verdicts.len() - passed - rejected - unavailable;
         any_fail |= failed > 0;
-        let rate = cases.len() as f64 / run.elapsed.as_secs_f64().max(0.001);
-        if !a.json {
-            println!(
-                "kernel {} [{}], backend {}",
-                run.release, run.label, run.backend
-            );
-            println!(
-                "  cases {:>5}  passed {:>5}  rejected as expected {:>4}  not in this kernel {:>3}  failed {:>4}  ({:.1} s, {rate:.1} cases/s)",
-                cases.len(),
-                passed,
-                rejected,
-                unavailable,
-                failed,
-                run.elapsed.as_secs_f64()
-            );
-            let mut missing: Vec<&str> = verdicts
-                .iter()
-                .filter_map(|v| match &v.1 {
-                    Verdict::Unavailable(w) => Some(w.as_str()),
-                    _ => None,
-                })
-                .collect();
-            missing.sort();
-            missing.dedup();
-            for m in missing {
-                println!("  skipped, {m}");
-            }
-            for (c, v) in &verdicts {
-                if let Verdict::Fail(why) = v {
-                    println!(
-                        "  FAIL {}: table '{}': {why}",
-                        c.id,
-                        c.params("<dev>").replace(&c.key_hex, "<key>")
-                    );
-                }
+        let secs = run.elapsed.as_secs_f64();
+        let rate = cases.len() as f64 / secs.max(0.001);
+        let _ = writeln!(
+            text,
+            "kernel {} [{}], backend {}",
+            run.release, run.label, run.backend
+        );
+        let _ = writeln!(
+            text,
+            "  cases {:>5}  passed {passed:>5}  rejected as expected {rejected:>4}  not in this kernel {unavailable:>3}  failed {failed:>4}  ({secs:.1} s, {rate:.1} cases/s)",
+            cases.len()
+        );
+        let mut missing: Vec<&str> = verdicts
+            .iter()
+            .filter_map(|v| match &v.1 {
+                Verdict::Unavailable(w) => Some(w.as_str()),
+                _ => None,
+            })
+            .collect();
+        missing.sort();
+        missing.dedup();
+        for m in missing {
+            let _ = writeln!(text, "  skipped, {m}");
+        }
+        for (c, v) in &verdicts {
+            if let Verdict::Fail(why) = v {
+                let table = c.params("<dev>").replace(&c.key_hex, "<key>");
+                let _ = writeln!(text, "  FAIL {}: table '{table}': {why}", c.id);
             }
         }
-        junit.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" time=\"{:.3}\">\n",
+        let _ = writeln!(
+            junit,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" skipped=\"{unavailable}\" time=\"{secs:.3}\">",
             xml(&run.release),
-            cases.len(),
-            run.elapsed.as_secs_f64()
-        ));
+            cases.len()
+        );
         for (c, v) in &verdicts {
-            junit.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\">",
+            let body = match v {
+                Verdict::Fail(why) => format!("<failure message=\"{}\"/>", xml(why)),
+                Verdict::Unavailable(why) => format!("<skipped message=\"{}\"/>", xml(why)),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                junit,
+                "    <testcase classname=\"{}\" name=\"{}\">{body}</testcase>",
                 xml(&run.release),
                 xml(&c.id)
-            ));
-            match v {
-                Verdict::Fail(why) => {
-                    junit.push_str(&format!("<failure message=\"{}\"/>", xml(why)))
-                }
-                Verdict::Unavailable(why) => {
-                    junit.push_str(&format!("<skipped message=\"{}\"/>", xml(why)))
-                }
-                _ => {}
-            }
-            junit.push_str("</testcase>\n");
+            );
         }
         junit.push_str("  </testsuite>\n");
         reports.push(json!({
             "kernel": run.release, "source": run.label, "backend": run.backend,
-            "seconds": run.elapsed.as_secs_f64(), "cases": cases.len(), "passed": passed,
+            "seconds": secs, "cases": cases.len(), "passed": passed,
             "rejected_as_expected": rejected, "unavailable": unavailable, "failed": failed,
             "failures": verdicts.iter().filter_map(|(c, v)| match v {
                 Verdict::Fail(w) => Some(json!({"id": c.id, "reason": w})), _ => None }).collect::<Vec<_>>(),
         }));
     }
     junit.push_str("</testsuites>\n");
+    Evaluation {
+        text,
+        json: json!({"kernels": reports, "ok": !any_fail}),
+        junit,
+        failed: any_fail,
+    }
+}
+
+pub fn check(a: CheckArgs) -> Result<ExitCode> {
+    let fault = fault();
+    let (cases, runs) = run_kernels(&a.k)?;
+    let e = evaluate(&cases, &runs, fault);
     if let Some(f) = &a.junit {
-        std::fs::write(f, junit).with_context(|| format!("writing {}", f.display()))?;
+        std::fs::write(f, &e.junit).with_context(|| format!("writing {}", f.display()))?;
     }
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"kernels": reports, "ok": !any_fail}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&e.json)?);
+    } else {
+        print!("{}", e.text);
     }
-    Ok(if any_fail {
+    Ok(if e.failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Long hex values continue on indented lines of 64 digits (vectors/README.md).
+fn wrap_hex(h: &str) -> String {
+    let parts: Vec<&str> = h
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    parts.join("\n  ")
 }
 
 pub fn generate(a: GenerateArgs) -> Result<ExitCode> {
@@ -336,7 +380,7 @@ pub fn generate(a: GenerateArgs) -> Result<ExitCode> {
             n += 1;
             out.push_str(&format!(
                 "[vector {}]\nsource: Linux {} dm-crypt, case {}\nproduced: kernel-produced on {date} ({}); read back by the kernel\nkind: sector\nspec: {}\nkey: {}\niv-offset: {}\nsector-size: {}\n{}start-sector: 0\nplaintext: counter {}\nciphertext-sha256: {}\n\n",
-                c.id, run.release, c.id, run.backend, c.cipher, c.key_hex, c.iv_offset, c.sector_size,
+                c.id, run.release, c.id, run.backend, c.cipher, wrap_hex(&c.key_hex), c.iv_offset, c.sector_size,
                 if c.iv_large_sectors { "flags: iv_large_sectors\n" } else { "" },
                 c.len, hex::encode(ct_sha256)
             ));

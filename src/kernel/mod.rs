@@ -102,11 +102,19 @@ impl Case {
 
     /// What the reference makes of this case: `Err` when it refuses it.
     pub fn reference(&self) -> Result<Vec<u8>, String> {
+        self.reference_with(Fault::None)
+    }
+
+    /// The reference, optionally broken on purpose (see [`Fault`]).
+    pub fn reference_with(&self, fault: Fault) -> Result<Vec<u8>, String> {
         // The table rules first (lengths, alignment), as the kernel's constructor.
         let line = format!("0 {} crypt {}", self.len / 512, self.params("/dev/null"));
         let t = Table::parse(&line).map_err(|e| e.to_string())?;
-        let e = SectorCrypt::new(&t.params.cipher, &t.params.key, t.params.geometry())
+        let mut e = SectorCrypt::new(&t.params.cipher, &t.params.key, t.params.geometry())
             .map_err(|e| e.to_string())?;
+        if fault == Fault::ByteswapIv {
+            e = e.inject_fault_byteswap_iv();
+        }
         let mut d = self.plaintext();
         e.encrypt(0, &mut d).map_err(|e| e.to_string())?;
         Ok(d)
@@ -261,6 +269,15 @@ fn try_case(
     result
 }
 
+/// Test-only: a deliberately broken reference, to prove the kernel check
+/// catches it (selected with DMCH_TEST_FAULT=byteswap-iv).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Every IV byte-reversed: plain64 written big-endian.
+    ByteswapIv,
+}
+
 /// The verdict on one case, comparing kernel and reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -302,8 +319,9 @@ pub fn compare(
     case: &Case,
     kernel: &KernelResult,
     available: Option<&std::collections::BTreeSet<String>>,
+    fault: Fault,
 ) -> Verdict {
-    let reference = case.reference();
+    let reference = case.reference_with(fault);
     if let (KernelResult::Rejected(_), Ok(_), Some(have)) = (kernel, &reference, available) {
         let missing: Vec<String> = case
             .algorithms()

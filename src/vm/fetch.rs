@@ -92,14 +92,52 @@ fn version_key(name: &str) -> Vec<u64> {
         .collect()
 }
 
-fn debian_package(version: &str) -> Result<String, VmError> {
+/// apt options for a release the host's sources lack: 5.10 lives in
+/// bullseye, reached through a private apt state under the cache, so the
+/// system's apt configuration is never touched.
+fn apt_options(version: &str, cache: &Path) -> Result<Vec<String>, VmError> {
+    if version != "5.10" {
+        return Ok(Vec::new());
+    }
+    let d = cache.join("apt-bullseye");
+    for sub in ["lists/partial", "cache/archives/partial", "etc"] {
+        std::fs::create_dir_all(d.join(sub)).map_err(io("creating the private apt state"))?;
+    }
+    let list = d.join("etc/sources.list");
+    std::fs::write(&list, "deb http://deb.debian.org/debian bullseye main\n")
+        .map_err(io("writing the private sources.list"))?;
+    let opts: Vec<String> = vec![
+        format!("-oDir::Etc::sourcelist={}", list.display()),
+        "-oDir::Etc::sourceparts=-".into(),
+        format!("-oDir::State::Lists={}", d.join("lists").display()),
+        format!("-oDir::Cache={}", d.join("cache").display()),
+        "-oAPT::Sandbox::User=root".into(),
+    ];
+    let has_lists = std::fs::read_dir(d.join("lists"))
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains("Packages"))
+        })
+        .unwrap_or(false);
+    if !has_lists {
+        run(
+            Command::new("apt-get").args(&opts).args(["-q", "update"]),
+            "apt-get update (bullseye, private state)",
+        )?;
+    }
+    Ok(opts)
+}
+
+fn debian_package(version: &str, opts: &[String]) -> Result<String, VmError> {
     let pattern = match version {
         "6.1" => r"^linux-image-6\.1\.0-[0-9]+-cloud-amd64$",
         "6.12" => r"^linux-image-6\.12\.[0-9]+\+deb[0-9]+-cloud-amd64$",
         _ => r"^linux-image-5\.10\.0-[0-9]+-cloud-amd64$",
     };
     let out = run(
-        Command::new("apt-cache").args(["search", "--names-only", pattern]),
+        Command::new("apt-cache")
+            .args(opts)
+            .args(["search", "--names-only", pattern]),
         "apt-cache search",
     )?;
     out.lines()
@@ -110,7 +148,7 @@ fn debian_package(version: &str) -> Result<String, VmError> {
             VmError::Setup(format!(
                 "no package for debian:{version} in the apt sources{}",
                 if version == "5.10" {
-                    " (5.10 is in bullseye: add a bullseye source)"
+                    " (bullseye)"
                 } else {
                     " (run apt-get update)"
                 }
@@ -166,7 +204,8 @@ pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, VmError> {
     std::fs::create_dir_all(&cache).map_err(io(format!("creating {}", cache.display())))?;
     match source {
         KernelSource::Debian(v) => {
-            let pkg = debian_package(v)?;
+            let opts = apt_options(v, &cache)?;
+            let pkg = debian_package(v, &opts)?;
             let dir = cache.join(&pkg);
             let label = format!("debian:{v} ({pkg})");
             if dir.join("boot").exists() {
@@ -174,6 +213,7 @@ pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, VmError> {
             }
             run(
                 Command::new("apt-get")
+                    .args(&opts)
                     .args(["download", "-q", &pkg])
                     .current_dir(&cache),
                 &format!("apt-get download {pkg}"),
