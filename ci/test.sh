@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: formatting, lints, unit/property/integration tests, then
-# the main job. This is what .ci/run runs.
+# The test suite: formatting, lints, unit/property/integration tests, the
+# main job, then the kernel check in QEMU guests. This is what .ci/run runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ci/ensure-toolchain.sh
@@ -9,8 +9,10 @@ cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test --release 2>&1
+# --show-output: tests that cannot run here print why (SKIPPED: ...).
+cargo test --release -- --show-output 2>&1
 echo "== benches build"
 cargo bench --no-run --quiet
 echo "== dmch check"
 target/release/dmch check
+bash ci/kernel-check.sh
