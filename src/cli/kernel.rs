@@ -113,13 +113,29 @@ pub fn host_has_dm() -> Result<(), String> {
     Ok(())
 }
 
+/// Set by SIGINT/SIGTERM: the host run stops after the case in progress,
+/// whose mapping and loop device are always removed.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 fn run_host(cases: &[Case]) -> Result<KernelRun> {
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
     let ctl = kernel::dm::Control::open().context("opening /dev/mapper/control")?;
     let dir = tempfile::tempdir().context("creating a directory for backing files")?;
     let started = Instant::now();
     let mut results = BTreeMap::new();
     let pid = std::process::id();
     for (i, c) in cases.iter().enumerate() {
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            bail!("interrupted after {i} cases; every mapping and loop device was removed");
+        }
         // Names unique per process, so parallel runs never collide.
         let r = kernel::run_case(&ctl, c, dir.path(), &format!("dmch-{pid}-{i}"));
         results.insert(c.id.clone(), r);
