@@ -132,14 +132,17 @@ fn run_host(cases: &[Case]) -> Result<KernelRun> {
     let started = Instant::now();
     let mut results = BTreeMap::new();
     let pid = std::process::id();
+    let rig = kernel::Rig::new(dir.path(), "backing", cases).context("setting up a loop device")?;
     for (i, c) in cases.iter().enumerate() {
         if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            // Dropping the rig detaches the loop device.
             bail!("interrupted after {i} cases; every mapping and loop device was removed");
         }
         // Names unique per process, so parallel runs never collide.
-        let r = kernel::run_case(&ctl, c, dir.path(), &format!("dmch-{pid}-{i}"));
+        let r = rig.run(&ctl, c, &format!("dmch-{pid}-{i}"));
         results.insert(c.id.clone(), r);
     }
+    drop(rig);
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     Ok(KernelRun {
         label: "host".into(),

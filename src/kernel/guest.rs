@@ -3,7 +3,7 @@
 //! runs every case through the real dm-crypt target, prints one result line
 //! per case on the console and powers the machine off. No shell, no dmsetup.
 
-use super::{Case, KernelResult, dm, run_case};
+use super::{Case, KernelResult, Rig, dm};
 use std::ffi::CString;
 use std::io::Write;
 use std::path::Path;
@@ -101,9 +101,14 @@ pub fn run_as_init() -> ! {
         Ok(ctl) => {
             let dir = Path::new("/tmp");
             let _ = std::fs::create_dir_all(dir);
-            for (i, c) in cases.iter().enumerate() {
-                let r: KernelResult = run_case(&ctl, c, dir, &format!("dmch{i}"));
-                println!("{}", r.to_line(&c.id));
+            match Rig::new(dir, "backing", &cases) {
+                Err(e) => println!("DMCH-FATAL\tloop device setup: {e}"),
+                Ok(rig) => {
+                    for (i, c) in cases.iter().enumerate() {
+                        let r: KernelResult = rig.run(&ctl, c, &format!("dmch{i}"));
+                        println!("{}", r.to_line(&c.id));
+                    }
+                }
             }
         }
     }

@@ -193,35 +193,71 @@ fn excerpts(data: &[u8], sector_size: usize) -> Vec<[u8; 16]> {
         .collect()
 }
 
-/// Push one case through the kernel: `dir` holds the backing file.
-pub fn run_case(ctl: &dm::Control, case: &Case, dir: &Path, name: &str) -> KernelResult {
-    match try_case(ctl, case, dir, name) {
-        Ok(r) => r,
-        Err(e) => KernelResult::Error(e.to_string().replace('\t', " ")),
-    }
+/// A backing file on one loop device, shared by all cases of a run: loop
+/// setup is the dearest part of a case under emulation.
+pub struct Rig {
+    backing: std::fs::File,
+    path: std::path::PathBuf,
+    lo: Option<loopdev::LoopDevice>,
 }
 
-fn try_case(
-    ctl: &dm::Control,
-    case: &Case,
-    dir: &Path,
-    name: &str,
-) -> std::io::Result<KernelResult> {
-    let plain = case.plaintext();
-    let file_path = dir.join(format!("{name}.img"));
-    let dev_bytes = case.offset * 512 + case.len as u64;
-    let backing = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&file_path)?;
-    backing.set_len(dev_bytes)?;
-    let lo = loopdev::LoopDevice::attach(&backing)?;
-    let result = (|| -> std::io::Result<KernelResult> {
+/// A buffer aligned for O_DIRECT.
+fn aligned(len: usize) -> (Vec<u8>, usize) {
+    let raw = vec![0u8; len + 4096];
+    let off = raw.as_ptr().align_offset(4096);
+    (raw, off)
+}
+
+fn direct(path: &str, write: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+}
+
+impl Rig {
+    /// A zeroed backing file in `dir`, large enough for every case.
+    pub fn new(dir: &Path, name: &str, cases: &[Case]) -> std::io::Result<Rig> {
+        let size = cases
+            .iter()
+            .map(|c| c.offset * 512 + c.len as u64)
+            .max()
+            .unwrap_or(4096);
+        let path = dir.join(format!("{name}.img"));
+        let backing = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        backing.set_len(size)?;
+        let lo = loopdev::LoopDevice::attach(&backing)?;
+        Ok(Rig {
+            backing,
+            path,
+            lo: Some(lo),
+        })
+    }
+
+    /// Push one case through the kernel under mapping name `name`.
+    pub fn run(&self, ctl: &dm::Control, case: &Case, name: &str) -> KernelResult {
+        match self.try_case(ctl, case, name) {
+            Ok(r) => r,
+            Err(e) => KernelResult::Error(e.to_string().replace('\t', " ")),
+        }
+    }
+
+    fn try_case(
+        &self,
+        ctl: &dm::Control,
+        case: &Case,
+        name: &str,
+    ) -> std::io::Result<KernelResult> {
+        let lo = self.lo.as_ref().expect("attached until drop");
         let params = case.params(&lo.path);
         let sectors = case.len as u64 / 512;
-        // Write the plaintext through a fresh mapping.
         let m = ctl.create(name)?;
         if let Err(e) = ctl
             .load(&m, 0, sectors, "crypt", &params, false)
@@ -233,40 +269,40 @@ fn try_case(
                     .map_or(e.to_string(), |n| format!("errno {n}")),
             ));
         }
-        let written = OpenOptions::new()
-            .write(true)
-            .open(m.node())
-            .and_then(|mut f| {
-                f.write_all(&plain)?;
-                f.sync_all()
-            });
+        // O_DIRECT both ways: the write reaches the backing file, and the
+        // read decrypts from it instead of returning cached plaintext.
+        let io = (|| -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+            let (mut raw, off) = aligned(case.len);
+            raw[off..off + case.len].copy_from_slice(&case.plaintext());
+            let mut f = direct(&m.node(), true)?;
+            f.write_all(&raw[off..off + case.len])?;
+            f.sync_all()?;
+            drop(f);
+            let mut ct = vec![0u8; case.len];
+            let mut b = &self.backing;
+            b.seek(SeekFrom::Start(case.offset * 512))?;
+            b.read_exact(&mut ct)?;
+            raw[off..off + case.len].fill(0);
+            direct(&m.node(), false)?.read_exact(&mut raw[off..off + case.len])?;
+            Ok((ct, raw[off..off + case.len].to_vec()))
+        })();
         ctl.remove(&m)?;
-        written?;
-        // The ciphertext, from the backing file itself.
-        let mut ct = vec![0u8; case.len];
-        let mut b = &backing;
-        b.seek(SeekFrom::Start(case.offset * 512))?;
-        b.read_exact(&mut ct)?;
-        // Read back through a second mapping: the kernel's decryption.
-        let m = ctl.create(name)?;
-        ctl.load(&m, 0, sectors, "crypt", &params, true)?;
-        ctl.resume(&m)?;
-        let mut pt = vec![0u8; case.len];
-        let read = OpenOptions::new()
-            .read(true)
-            .open(m.node())
-            .and_then(|mut f| f.read_exact(&mut pt));
-        ctl.remove(&m)?;
-        read?;
+        let (ct, pt) = io?;
         Ok(KernelResult::Data {
             ct_sha256: sha256(&ct),
             pt_sha256: sha256(&pt),
             excerpts: excerpts(&ct, case.sector_size as usize),
         })
-    })();
-    let _ = lo.detach();
-    let _ = std::fs::remove_file(&file_path);
-    result
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(lo) = self.lo.take() {
+            let _ = lo.detach();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Test-only: a deliberately broken reference, to prove the kernel check
