@@ -5,6 +5,7 @@ pub mod hash;
 pub mod iv;
 pub mod kernel;
 pub mod key;
+pub mod keyderive;
 pub mod mode;
 pub mod spec;
 pub mod table;

@@ -49,8 +49,8 @@ class Writer:
         for k, v in fields:
             if v is None:
                 continue
-            if k in ("key", "iv", "plaintext", "ciphertext", "ciphertext-sha256",
-                     "plaintext-sha256") and not str(v).startswith(("zeros", "-")):
+            if k in ("key", "iv", "plaintext", "ciphertext", "ciphertext-sha256", "input",
+                     "expected-key", "plaintext-sha256") and not str(v).startswith(("zeros", "-")):
                 self.out.append(wrap(k, v))
             else:
                 self.out.append(text(k, v))
@@ -223,6 +223,37 @@ def cryptsetup_ciphers():
     w.save()
 
 
+def password_hash():
+    d = load("cryptsetup-password-hash.json")
+    w = Writer("cryptsetup-password-hash.vec",
+               "cryptsetup tests/password-hash-test: plain-mode passphrase and key file to volume key")
+    w.header(source=d["source"]["what"], retrieved=src_ref(d["source"]), semantics=d["semantics"],
+             keyfile=d["keyfile_note"])
+    modes = {"pwd": "passphrase", "stdin": "passphrase", "cat": "passphrase", "failpwd": "passphrase",
+             "std-": "keyfile-stdin", "cat-": "keyfile-stdin", "file": "keyfile"}
+    for v in d["vectors"]:
+        inp = v.get("input_hex")
+        if inp is None:
+            inp = "zeros 4096"  # /dev/zero: unbounded zeros; 4096 is more than any read here
+        elif inp == "":
+            inp = "zeros 0"
+        w.vector(f"password-hash-test[{v['id']}]", [
+            ("source", f"cryptsetup tests/password-hash-test @ {d['source']['commit'][:12]}: {v['script_line']}"),
+            ("produced", "published expected key; re-checked by " + ", ".join(v.get("verified_by", []))),
+            ("note", "optional in the upstream test (non-sha256 hash or key over 256 bits)" if v.get("optional_in_upstream_test") else None),
+            ("kind", "passphrase"),
+            ("hash", v["hash"]),
+            ("key-size", v["key_size_bytes"]),
+            ("source-of-key", modes[v["input_mode"]]),
+            ("input", inp),
+            ("keyfile-size", v.get("keyfile_size_arg")),
+            ("keyfile-offset", v.get("keyfile_offset_arg")),
+            ("expected-key", v.get("expected_key")),
+            ("expect", "failure" if v["input_mode"] == "failpwd" else None),
+        ])
+    w.save()
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     nist()
@@ -231,3 +262,4 @@ if __name__ == "__main__":
     block_kats()
     testmgr_modes()
     cryptsetup_ciphers()
+    password_hash()

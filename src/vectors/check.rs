@@ -153,6 +153,46 @@ fn run_cipher(v: &Vector, algorithm: &str, iv: Option<&[u8]>) -> Result<(), Stri
     })
 }
 
+fn run_passphrase(
+    v: &Vector,
+    hash: &str,
+    key_size: usize,
+    source: &str,
+    keyfile_size: usize,
+    keyfile_offset: u64,
+    must_fail: bool,
+) -> Result<(), String> {
+    use crate::keyderive::{HashSpec, Limits, Source, derive};
+    let source = match source {
+        "passphrase" => Source::Passphrase,
+        "keyfile-stdin" => Source::KeyFileStdin,
+        _ => Source::KeyFile,
+    };
+    let input = v.plaintext.bytes();
+    let limits = Limits {
+        offset: keyfile_offset,
+        size: keyfile_size,
+    };
+    // A real key file ignores the hash, even one that does not exist.
+    let result = match (&source, HashSpec::parse(hash)) {
+        (Source::KeyFile, _) => derive(
+            &source,
+            &HashSpec::Plain(None),
+            &mut &input[..],
+            limits,
+            key_size,
+        ),
+        (_, Ok(spec)) => derive(&source, &spec, &mut &input[..], limits, key_size),
+        (_, Err(e)) => Err(e),
+    };
+    match (result, must_fail) {
+        (Err(_), true) => Ok(()),
+        (Ok(_), true) => Err("derivation succeeded; the source says it must fail".into()),
+        (Err(e), false) => Err(e.to_string()),
+        (Ok(k), false) => compare("key", &k, &v.expected),
+    }
+}
+
 fn both_ways(
     v: &Vector,
     mut f: impl FnMut(&mut [u8], bool) -> Result<(), String>,
@@ -195,6 +235,22 @@ pub fn run_vector(v: &Vector) -> CaseOutcome {
             *start_sector,
         ),
         Kind::Cipher { algorithm, iv } => run_cipher(v, algorithm, iv.as_deref()),
+        Kind::Passphrase {
+            hash,
+            key_size,
+            source,
+            keyfile_size,
+            keyfile_offset,
+            must_fail,
+        } => run_passphrase(
+            v,
+            hash,
+            *key_size,
+            source,
+            *keyfile_size,
+            *keyfile_offset,
+            *must_fail,
+        ),
     };
     match r {
         Ok(()) => CaseOutcome::Pass,

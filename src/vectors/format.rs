@@ -44,6 +44,17 @@ pub enum Kind {
         algorithm: String,
         iv: Option<Vec<u8>>,
     },
+    /// Passphrase or key file to volume key (cryptsetup plain mode). The
+    /// vector's `plaintext` is the input, `expected` the key; `None` in
+    /// `fails` means the derivation must succeed.
+    Passphrase {
+        hash: String,
+        key_size: usize,
+        source: String,
+        keyfile_size: usize,
+        keyfile_offset: u64,
+        must_fail: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +77,7 @@ impl Vector {
         match &self.kind {
             Kind::Sector { spec, .. } => spec,
             Kind::Cipher { algorithm, .. } => algorithm,
+            Kind::Passphrase { hash, .. } => hash,
         }
     }
 }
@@ -78,6 +90,8 @@ pub struct VectorFile {
 }
 
 const HEX_FIELDS: &[&str] = &[
+    "input",
+    "expected-key",
     "key",
     "iv",
     "plaintext",
@@ -170,7 +184,21 @@ fn vector(id: &str, fields: &[(String, String, usize)]) -> std::result::Result<V
     let allowed: &[&str] = match need("kind")? {
         "sector" => &["spec", "iv-offset", "sector-size", "flags", "start-sector"],
         "cipher" => &["algorithm", "iv"],
-        other => return Err(format!("kind '{other}' is not sector or cipher")),
+        "passphrase" => &[
+            "hash",
+            "key-size",
+            "source-of-key",
+            "input",
+            "keyfile-size",
+            "keyfile-offset",
+            "expected-key",
+            "expect",
+        ],
+        other => {
+            return Err(format!(
+                "kind '{other}' is not sector, cipher or passphrase"
+            ));
+        }
     };
     for (k, _, _) in fields {
         let common = [
@@ -187,6 +215,38 @@ fn vector(id: &str, fields: &[(String, String, usize)]) -> std::result::Result<V
         if !common.contains(&k.as_str()) && !allowed.contains(&k.as_str()) {
             return Err(format!("unknown field '{k}' in vector '{id}'"));
         }
+    }
+    if need("kind")? == "passphrase" {
+        let must_fail = get("expect") == Some("failure");
+        let expected = match (get("expected-key"), must_fail) {
+            (Some(k), false) => Expected::Hex(hex_bytes("expected-key", k)?),
+            (None, true) => Expected::Hex(Vec::new()),
+            _ => return Err("give 'expected-key', or 'expect: failure'".into()),
+        };
+        let source = need("source-of-key")?.to_string();
+        if !["passphrase", "keyfile-stdin", "keyfile"].contains(&source.as_str()) {
+            return Err(format!(
+                "source-of-key '{source}' is not passphrase, keyfile-stdin or keyfile"
+            ));
+        }
+        return Ok(Vector {
+            id: id.to_string(),
+            line: 0,
+            source: need("source")?.to_string(),
+            produced: need("produced")?.to_string(),
+            kind: Kind::Passphrase {
+                hash: need("hash")?.to_string(),
+                key_size: num("key-size", None)? as usize,
+                source,
+                keyfile_size: num("keyfile-size", Some(0))? as usize,
+                keyfile_offset: num("keyfile-offset", Some(0))?,
+                must_fail,
+            },
+            key: Key::from_bytes(&[]),
+            plaintext: data("input", need("input")?)?,
+            plaintext_sha256: None,
+            expected,
+        });
     }
     let kind = if need("kind")? == "sector" {
         let flags = get("flags").unwrap_or("");
