@@ -13,6 +13,9 @@ echo "== kernel check: debian 5.10, 6.1, 6.12 in QEMU"
 $dmch kernel check --backend vm --kernel debian:5.10 --kernel debian:6.1 --kernel debian:6.12 \
     --junit target/kernel/junit.xml
 
+echo "== real setups (create/remove/reload/resize/status, swap, failure paths) in QEMU"
+$dmch kernel setups --kernel debian:6.1 --kernel debian:6.12
+
 echo "== a deliberately broken reference (plain64 written big-endian) must fail"
 if DMCH_TEST_FAULT=byteswap-iv $dmch kernel check --backend vm --kernel debian:6.12 --shard 1/8 \
         > target/kernel/fault.log 2>&1; then

@@ -11,6 +11,17 @@ fn main() -> ExitCode {
     if std::process::id() == 1 {
         dmcrypt_harness::kernel::guest::run_as_init();
     }
+    // The cryptsetup-style setup syntax has its own parser (-h is --hash there).
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if cli::setup::wants(&raw) {
+        return match cli::setup::run(&raw) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("dmch: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

@@ -76,3 +76,30 @@ fn kernel_matrix_runs_on_a_host_with_device_mapper() {
     );
     assert!(text.contains("failed    0"), "{text}");
 }
+
+#[test]
+fn an_autoclear_loop_device_goes_away_when_its_last_user_closes_it() {
+    if !root() || !Path::new("/dev/loop-control").exists() {
+        return skip("loop devices need root and /dev/loop-control");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vol.img");
+    std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
+    let backing = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let lo = LoopDevice::attach_autoclear(&backing).unwrap();
+    let name = lo.path.trim_start_matches("/dev/").to_string();
+    let flags = std::fs::read_to_string(format!("/sys/block/{name}/loop/autoclear")).unwrap();
+    assert_eq!(flags.trim(), "1");
+    // Opening and closing the device (as a mapping would) releases it.
+    drop(std::fs::File::open(&lo.path).unwrap());
+    drop(lo);
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !Path::new(&format!("/sys/block/{name}/loop/backing_file")).exists()
+    });
+    assert!(gone, "{name} stayed attached");
+}

@@ -359,6 +359,54 @@ pub fn check(a: CheckArgs) -> Result<ExitCode> {
     })
 }
 
+#[derive(Args)]
+pub struct ScenarioArgs {
+    /// Guest kernel: debian:5.10, debian:6.1 or debian:6.12 (repeatable).
+    #[arg(long = "kernel", value_name = "SOURCE", required = true)]
+    kernels: Vec<KernelSource>,
+    #[arg(long, value_name = "S", default_value_t = 600)]
+    timeout: u64,
+}
+
+/// The real-setup scenario (create, remove, reload, resize, status, swap,
+/// failure paths) run by `dmch` itself inside a guest.
+pub fn setups(a: ScenarioArgs) -> Result<ExitCode> {
+    let mut failed = false;
+    for s in &a.kernels {
+        let k = vm::prepare(s).with_context(|| format!("preparing kernel {s:?}"))?;
+        let dir = tempfile::tempdir().context("creating a work directory")?;
+        let initrd = dir.path().join("initrd.cpio");
+        vm::build_initramfs_with(&k, &[], true, &initrd).context("building the initramfs")?;
+        let run = vm::run(&k, &initrd, Duration::from_secs(a.timeout))
+            .with_context(|| format!("booting {}", k.label))?;
+        println!(
+            "setups on kernel {} [{}], {:.1} s",
+            run.kernel_release,
+            k.label,
+            run.elapsed.as_secs_f64()
+        );
+        if run.checks.is_empty() {
+            failed = true;
+            println!("  FAIL: the guest reported no checks");
+        }
+        for (name, ok, detail) in &run.checks {
+            failed |= !ok;
+            if *ok {
+                println!("  ok    {name}");
+            } else {
+                println!("  FAIL  {name}: {detail}");
+            }
+        }
+        let n = run.checks.iter().filter(|c| c.1).count();
+        println!("  {} passed, {} failed", n, run.checks.len() - n);
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// Long hex values continue on indented lines of 64 digits (vectors/README.md).
 fn wrap_hex(h: &str) -> String {
     let parts: Vec<&str> = h

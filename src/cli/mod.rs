@@ -3,6 +3,7 @@
 mod check;
 mod kernel;
 mod offline;
+pub mod setup;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ enum Command {
 enum KernelCommand {
     /// Run the case matrix through a real kernel and compare with the reference.
     Check(kernel::CheckArgs),
+    /// Run the real-setup scenario (create/remove/reload/resize/status) in a guest.
+    Setups(kernel::ScenarioArgs),
 }
 
 #[derive(Subcommand)]
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decrypt(a) => offline::run(a, false),
         Command::Table(a) => table::run(a),
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
+        Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
         Command::Vectors(VectorsCommand::Generate(a)) => kernel::generate(a),
     }
 }

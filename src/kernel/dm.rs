@@ -17,24 +17,38 @@ const fn dm_iowr(nr: u64) -> u64 {
 const DM_DEV_CREATE: u64 = dm_iowr(3);
 const DM_DEV_REMOVE: u64 = dm_iowr(4);
 const DM_DEV_SUSPEND: u64 = dm_iowr(6);
+const DM_DEV_STATUS: u64 = dm_iowr(7);
 const DM_TABLE_LOAD: u64 = dm_iowr(9);
+const DM_TABLE_STATUS: u64 = dm_iowr(12);
 
 const DM_READONLY_FLAG: u32 = 1 << 0;
+const DM_SUSPEND_FLAG: u32 = 1 << 1;
+const DM_STATUS_TABLE_FLAG: u32 = 1 << 4;
 /// Ask the kernel to wipe the buffers holding the table (keys) after use.
 const DM_SECURE_DATA_FLAG: u32 = 1 << 15;
 
 pub struct Control(File);
+
+/// One target of a live table: start, length, type, parameters.
+pub type TableTarget = (u64, u64, String, zeroize::Zeroizing<String>);
 
 /// A created mapping; its minor number names /dev/dm-N.
 #[derive(Debug, Clone)]
 pub struct Mapping {
     pub name: String,
     pub minor: u32,
+    /// Device number as the kernel encodes it (new_encode_dev).
+    pub dev: u64,
 }
 
 impl Mapping {
     pub fn node(&self) -> String {
         format!("/dev/dm-{}", self.minor)
+    }
+
+    /// (major, minor) for mknod.
+    pub fn major_minor(&self) -> (u32, u32) {
+        (((self.dev & 0xfff00) >> 8) as u32, self.minor)
     }
 }
 
@@ -86,6 +100,7 @@ impl Control {
         Ok(Mapping {
             name: name.to_string(),
             minor,
+            dev,
         })
     }
 
@@ -120,6 +135,74 @@ impl Control {
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
         header(&mut buf, &m.name, DM_SECURE_DATA_FLAG);
         self.ioctl(DM_DEV_SUSPEND, &mut buf)
+    }
+
+    /// Suspend the device (before loading a new table into a live one).
+    pub fn suspend(&self, m: &Mapping) -> io::Result<()> {
+        let mut buf = vec![0u8; DM_IOCTL_SIZE];
+        header(&mut buf, &m.name, DM_SUSPEND_FLAG);
+        self.ioctl(DM_DEV_SUSPEND, &mut buf)
+    }
+
+    /// Look up an existing device by name.
+    pub fn find(&self, name: &str) -> io::Result<Option<(Mapping, bool)>> {
+        let mut buf = vec![0u8; DM_IOCTL_SIZE];
+        header(&mut buf, name, 0);
+        match self.ioctl(DM_DEV_STATUS, &mut buf) {
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+            Err(e) => Err(e),
+            Ok(()) => {
+                let dev = u64::from_ne_bytes(buf[40..48].try_into().unwrap());
+                let flags = u32::from_ne_bytes(buf[28..32].try_into().unwrap());
+                let minor = ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32;
+                Ok(Some((
+                    Mapping {
+                        name: name.to_string(),
+                        minor,
+                        dev,
+                    },
+                    flags & DM_READONLY_FLAG != 0,
+                )))
+            }
+        }
+    }
+
+    /// The live table: (start, length, target type, parameters) per target.
+    /// The parameters hold the key as the kernel shows it: callers hide it.
+    pub fn table(&self, m: &Mapping) -> io::Result<Vec<TableTarget>> {
+        let mut buf = zeroize::Zeroizing::new(vec![0u8; 16384]);
+        header(
+            &mut buf,
+            &m.name,
+            DM_STATUS_TABLE_FLAG | DM_SECURE_DATA_FLAG,
+        );
+        self.ioctl(DM_TABLE_STATUS, &mut buf)?;
+        let count = u32::from_ne_bytes(buf[20..24].try_into().unwrap()) as usize;
+        let mut at = u32::from_ne_bytes(buf[16..20].try_into().unwrap()) as usize;
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let start = u64::from_ne_bytes(buf[at..at + 8].try_into().unwrap());
+            let len = u64::from_ne_bytes(buf[at + 8..at + 16].try_into().unwrap());
+            let next = u32::from_ne_bytes(buf[at + 20..at + 24].try_into().unwrap()) as usize;
+            let ty_end = buf[at + 24..at + 40]
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(16);
+            let ty = String::from_utf8_lossy(&buf[at + 24..at + 24 + ty_end]).into_owned();
+            let p = at + DM_TARGET_SPEC_SIZE;
+            let p_end = buf[p..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(buf.len(), |e| p + e);
+            let params =
+                zeroize::Zeroizing::new(String::from_utf8_lossy(&buf[p..p_end]).into_owned());
+            out.push((start, len, ty, params));
+            if next == 0 {
+                break;
+            }
+            at += next;
+        }
+        Ok(out)
     }
 
     pub fn remove(&self, m: &Mapping) -> io::Result<()> {

@@ -91,6 +91,9 @@ pub fn run_as_init() -> ! {
     names.sort();
     names.dedup();
     println!("DMCH-ALGS\t{}", names.join(","));
+    if std::path::Path::new("/scenario").exists() {
+        super::scenario::run();
+    }
     let cases: Vec<Case> = std::fs::read_to_string("/cases")
         .unwrap_or_default()
         .lines()

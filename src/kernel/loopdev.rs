@@ -8,6 +8,9 @@ use std::os::fd::AsRawFd;
 const LOOP_SET_FD: u64 = 0x4C00;
 const LOOP_CLR_FD: u64 = 0x4C01;
 const LOOP_CTL_GET_FREE: u64 = 0x4C82;
+const LOOP_SET_STATUS64: u64 = 0x4C04;
+const LOOP_GET_STATUS64: u64 = 0x4C05;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
 
 pub struct LoopDevice {
     pub path: String,
@@ -29,12 +32,56 @@ impl LoopDevice {
             .read(true)
             .write(true)
             .open("/dev/loop-control")?;
-        // SAFETY: plain ioctls on descriptors we own.
-        let n = check(unsafe { libc::ioctl(ctl.as_raw_fd(), LOOP_CTL_GET_FREE as _) })?;
-        let path = format!("/dev/loop{n}");
-        let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        check(unsafe { libc::ioctl(file.as_raw_fd(), LOOP_SET_FD as _, backing.as_raw_fd()) })?;
-        Ok(LoopDevice { path, file })
+        // Another process can take the same free device between GET_FREE and
+        // SET_FD (EBUSY): ask again, as losetup does.
+        let mut tries = 0;
+        loop {
+            // SAFETY: plain ioctls on descriptors we own.
+            let n = check(unsafe { libc::ioctl(ctl.as_raw_fd(), LOOP_CTL_GET_FREE as _) })?;
+            let path = format!("/dev/loop{n}");
+            let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            match check(unsafe {
+                libc::ioctl(file.as_raw_fd(), LOOP_SET_FD as _, backing.as_raw_fd())
+            }) {
+                Ok(_) => return Ok(LoopDevice { path, file }),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Attach with autoclear: the kernel detaches the loop device when its
+    /// last user (the mapping) closes it, so `remove` needs no loop step.
+    pub fn attach_autoclear(backing: &File) -> io::Result<Self> {
+        let lo = Self::attach(backing)?;
+        // struct loop_info64: 232 bytes, lo_flags at offset 52.
+        let mut info = [0u8; 232];
+        // SAFETY: LOOP_GET_STATUS64/SET_STATUS64 read/write a loop_info64.
+        let got = unsafe {
+            libc::ioctl(
+                lo.file.as_raw_fd(),
+                LOOP_GET_STATUS64 as _,
+                info.as_mut_ptr(),
+            )
+        };
+        if got < 0 {
+            let e = io::Error::last_os_error();
+            let _ = lo.detach();
+            return Err(e);
+        }
+        let flags = u32::from_ne_bytes(info[52..56].try_into().unwrap()) | LO_FLAGS_AUTOCLEAR;
+        info[52..56].copy_from_slice(&flags.to_ne_bytes());
+        let set =
+            unsafe { libc::ioctl(lo.file.as_raw_fd(), LOOP_SET_STATUS64 as _, info.as_ptr()) };
+        if set < 0 {
+            let e = io::Error::last_os_error();
+            let _ = lo.detach();
+            return Err(e);
+        }
+        Ok(lo)
     }
 
     pub fn detach(self) -> io::Result<()> {

@@ -11,6 +11,7 @@ pub mod dm;
 pub mod guest;
 pub mod loopdev;
 pub mod matrix;
+pub mod scenario;
 
 use crate::engine::{Geometry, SectorCrypt};
 use crate::hash::sha256;

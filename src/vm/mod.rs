@@ -129,6 +129,17 @@ fn libraries(exe: &Path) -> Result<Vec<PathBuf>, VmError> {
 
 /// Build the initramfs: dmch as /init, its libraries, modules, the cases.
 pub fn build_initramfs(kernel: &PreparedKernel, cases: &[Case], out: &Path) -> Result<(), VmError> {
+    build_initramfs_with(kernel, cases, false, out)
+}
+
+/// As [`build_initramfs`]; with `scenario`, the guest also runs the
+/// real-setup scenario (`kernel::scenario`).
+pub fn build_initramfs_with(
+    kernel: &PreparedKernel,
+    cases: &[Case],
+    scenario: bool,
+    out: &Path,
+) -> Result<(), VmError> {
     let exe = std::env::current_exe().map_err(io("locating dmch"))?;
     let f = std::fs::File::create(out).map_err(io(format!("creating {}", out.display())))?;
     let mut c = cpio::Cpio::new(std::io::BufWriter::new(f));
@@ -176,6 +187,9 @@ pub fn build_initramfs(kernel: &PreparedKernel, cases: &[Case], out: &Path) -> R
         .map_err(w)?;
     let lines: String = cases.iter().map(|c| c.to_line() + "\n").collect();
     c.file("cases", lines.as_bytes(), false).map_err(w)?;
+    if scenario {
+        c.file("scenario", b"", false).map_err(w)?;
+    }
     use std::io::Write;
     c.finish().map_err(w)?.flush().map_err(w)?;
     Ok(())
@@ -187,6 +201,8 @@ pub struct GuestRun {
     /// Algorithm names from the guest's /proc/crypto.
     pub algorithms: std::collections::BTreeSet<String>,
     pub results: BTreeMap<String, KernelResult>,
+    /// (check, passed, detail) from the setup scenario.
+    pub checks: Vec<(String, bool, String)>,
     pub elapsed: Duration,
     pub accel: &'static str,
     pub log: String,
@@ -322,6 +338,7 @@ fn boot(
     let mut results = BTreeMap::new();
     let mut release = String::new();
     let mut algorithms = std::collections::BTreeSet::new();
+    let mut checks = Vec::new();
     let mut done = false;
     for line in log.lines() {
         // Kernel messages can share a console line with ours: start at our tag.
@@ -329,6 +346,11 @@ fn boot(
         let line = line.find("DMCH-").map_or(line, |i| &line[i..]);
         if let Some(r) = line.strip_prefix("DMCH-GUEST\t") {
             release = r.to_string();
+        } else if let Some(c) = line.strip_prefix("DMCH-CHECK\t") {
+            let f: Vec<&str> = c.splitn(3, '\t').collect();
+            if f.len() == 3 {
+                checks.push((f[0].to_string(), f[1] == "PASS", f[2].to_string()));
+            }
         } else if let Some(a) = line.strip_prefix("DMCH-ALGS\t") {
             algorithms = a.split(',').map(String::from).collect();
         } else if line.starts_with("DMCH-DONE") {
@@ -351,6 +373,7 @@ fn boot(
         kernel_release: release,
         algorithms,
         results,
+        checks,
         elapsed: started.elapsed(),
         accel,
         log,
