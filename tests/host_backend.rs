@@ -7,6 +7,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::Command;
 
+/// Loop device numbers are reused at once: tests that watch one device
+/// appear and vanish run one at a time.
+static LOOPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -22,6 +26,7 @@ fn loop_device_attaches_reads_writes_and_detaches() {
     if !root() || !Path::new("/dev/loop-control").exists() {
         return skip("loop devices need root and /dev/loop-control");
     }
+    let _serial = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backing.img");
     let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
@@ -82,6 +87,7 @@ fn an_autoclear_loop_device_goes_away_when_its_last_user_closes_it() {
     if !root() || !Path::new("/dev/loop-control").exists() {
         return skip("loop devices need root and /dev/loop-control");
     }
+    let _serial = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vol.img");
     std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
