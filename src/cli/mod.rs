@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch.
 
+mod bench;
 mod check;
 mod kernel;
 mod offline;
@@ -33,6 +34,8 @@ enum Command {
     Decrypt(offline::OfflineArgs),
     /// Validate a dm table line (or crypt parameters) and print it normalised.
     Table(table::TableArgs),
+    /// Throughput of the reference engine per spec (cryptsetup benchmark style).
+    Bench(bench::BenchArgs),
     /// The real kernel as oracle.
     #[command(subcommand)]
     Kernel(KernelCommand),
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Encrypt(a) => offline::run(a, true),
         Command::Decrypt(a) => offline::run(a, false),
         Command::Table(a) => table::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
         Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
         Command::Vectors(VectorsCommand::Generate(a)) => kernel::generate(a),
