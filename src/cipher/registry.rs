@@ -88,7 +88,7 @@ static CIPHERS: &[CipherInfo] = &[
         block_size: 16,
         key_sizes: "16, 24 or 32 bytes",
         accepts: aes_len,
-        build: keyed::<twofish::Twofish>,
+        build: |k| Box::new(super::twofish::Twofish::new(k)),
     },
     CipherInfo {
         name: "serpent",
