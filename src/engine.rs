@@ -242,44 +242,63 @@ impl SectorCrypt {
         Ok(())
     }
 
+    fn request(&self, cc_sector: u64, dir: Direction) -> IvRequest {
+        let g = &self.geometry;
+        IvRequest {
+            iv_sector: if g.iv_large_sectors {
+                cc_sector >> g.shift()
+            } else {
+                cc_sector
+            },
+            instance: (cc_sector & (self.keycount - 1)) as usize,
+            dir,
+        }
+    }
+
+    /// Sectors go to the mode in groups of up to LANES with their IVs, so a
+    /// serial mode (CBC encryption) can run one block of every sector of the
+    /// group per cipher call. The IV hooks still see one sector at a time.
     fn run_units(&self, start_sector: u64, data: &mut [u8], dir: Direction) {
+        const LANES: usize = crate::mode::LANES;
         let g = &self.geometry;
         let ss = g.sector_size as usize;
         let step = u64::from(g.sector_size / 512);
-        // The generator's IV and the mode's working copy, as the kernel's
-        // org_iv and iv: `post` sees the IV as generated.
-        let mut iv_buf = Zeroizing::new([0u8; 32]);
-        let mut work_buf = Zeroizing::new([0u8; 32]);
-        let iv = &mut iv_buf[..self.iv_size];
-        let work = &mut work_buf[..self.iv_size];
+        let n = self.iv_size;
+        // The generator's IVs and the mode's working copies, as the kernel's
+        // org_iv and iv: `post` sees each IV as generated.
+        let mut org = Zeroizing::new([0u8; LANES * 32]);
+        let mut work = Zeroizing::new([0u8; LANES * 32]);
         let mut cc_sector = start_sector.wrapping_add(g.iv_offset);
-        for unit in data.chunks_exact_mut(ss) {
-            let req = IvRequest {
-                iv_sector: if g.iv_large_sectors {
-                    cc_sector >> g.shift()
-                } else {
-                    cc_sector
-                },
-                instance: (cc_sector & (self.keycount - 1)) as usize,
-                dir,
-            };
-            let mode = &self.instances[req.instance];
-            iv.fill(0);
+        // With several keys, neighbouring sectors use different instances.
+        let lanes = if self.keycount == 1 { LANES } else { 1 };
+        for group in data.chunks_mut(ss * lanes) {
+            let units = group.len() / ss;
+            let first = cc_sector;
+            for (k, unit) in group.chunks_exact_mut(ss).enumerate() {
+                let req = self.request(cc_sector, dir);
+                let iv = &mut org[k * n..(k + 1) * n];
+                iv.fill(0);
+                if let Some(ivgen) = &self.ivgen {
+                    ivgen.generate(&req, iv, unit);
+                    if self.byteswap_iv {
+                        iv.reverse();
+                    }
+                }
+                cc_sector = cc_sector.wrapping_add(step);
+            }
+            work[..units * n].copy_from_slice(&org[..units * n]);
+            let mode = &self.instances[self.request(first, dir).instance];
+            match dir {
+                Direction::Encrypt => mode.encrypt_sectors(&mut work[..units * n], group, ss),
+                Direction::Decrypt => mode.decrypt_sectors(&mut work[..units * n], group, ss),
+            }
             if let Some(ivgen) = &self.ivgen {
-                ivgen.generate(&req, iv, unit);
-                if self.byteswap_iv {
-                    iv.reverse();
+                let mut c = first;
+                for (k, unit) in group.chunks_exact_mut(ss).enumerate() {
+                    ivgen.post(&self.request(c, dir), &mut org[k * n..(k + 1) * n], unit);
+                    c = c.wrapping_add(step);
                 }
             }
-            work.copy_from_slice(iv);
-            match dir {
-                Direction::Encrypt => mode.encrypt(work, unit),
-                Direction::Decrypt => mode.decrypt(work, unit),
-            }
-            if let Some(ivgen) = &self.ivgen {
-                ivgen.post(&req, iv, unit);
-            }
-            cc_sector = cc_sector.wrapping_add(step);
         }
     }
 }

@@ -27,6 +27,37 @@ impl Mode for Cbc {
         }
     }
 
+    /// CBC encryption is serial within a sector but sectors are independent:
+    /// encrypt block j of every sector of the group in one cipher call.
+    fn encrypt_sectors(&self, ivs: &mut [u8], data: &mut [u8], sector: usize) {
+        let bs = self.0.block_size();
+        let lanes = data.len() / sector;
+        let n = ivs.len() / lanes.max(1);
+        if lanes < 2 {
+            for (k, unit) in data.chunks_exact_mut(sector).enumerate() {
+                self.encrypt(&mut ivs[k * n..(k + 1) * n], unit);
+            }
+            return;
+        }
+        // chain[l] is the previous ciphertext block of lane l.
+        let mut chain = [0u8; super::LANES * 16];
+        for l in 0..lanes {
+            chain[l * bs..(l + 1) * bs].copy_from_slice(&ivs[l * n..l * n + bs]);
+        }
+        let batch = &mut chain[..lanes * bs];
+        for j in (0..sector).step_by(bs) {
+            for l in 0..lanes {
+                let block = &data[l * sector + j..l * sector + j + bs];
+                xor_in_place(&mut batch[l * bs..(l + 1) * bs], block);
+            }
+            self.0.encrypt_blocks(batch);
+            for l in 0..lanes {
+                data[l * sector + j..l * sector + j + bs]
+                    .copy_from_slice(&batch[l * bs..(l + 1) * bs]);
+            }
+        }
+    }
+
     fn decrypt(&self, iv: &mut [u8], data: &mut [u8]) {
         let bs = self.0.block_size();
         let mut saved = [0u8; CHUNK];

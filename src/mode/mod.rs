@@ -28,7 +28,27 @@ pub trait Mode: Send + Sync {
     fn valid_len(&self, len: usize) -> bool;
     fn encrypt(&self, iv: &mut [u8], data: &mut [u8]);
     fn decrypt(&self, iv: &mut [u8], data: &mut [u8]);
+
+    /// Encrypt consecutive sectors of `sector` bytes, each with its own IV
+    /// (`ivs` holds them back to back). Modes that are serial per sector
+    /// override this to interleave sectors.
+    fn encrypt_sectors(&self, ivs: &mut [u8], data: &mut [u8], sector: usize) {
+        let n = ivs.len() / (data.len() / sector).max(1);
+        for (k, unit) in data.chunks_exact_mut(sector).enumerate() {
+            self.encrypt(&mut ivs[k * n..(k + 1) * n], unit);
+        }
+    }
+
+    fn decrypt_sectors(&self, ivs: &mut [u8], data: &mut [u8], sector: usize) {
+        let n = ivs.len() / (data.len() / sector).max(1);
+        for (k, unit) in data.chunks_exact_mut(sector).enumerate() {
+            self.decrypt(&mut ivs[k * n..(k + 1) * n], unit);
+        }
+    }
 }
+
+/// Sectors the engine hands a mode at once (see `Mode::encrypt_sectors`).
+pub const LANES: usize = 16;
 
 /// A mode and cipher resolved by name, not yet keyed.
 #[derive(Clone, Copy)]
