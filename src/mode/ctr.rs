@@ -18,15 +18,7 @@ fn increment(c: &mut [u8]) {
 }
 
 impl Mode for Ctr {
-    fn iv_size(&self) -> usize {
-        self.0.block_size()
-    }
-    fn block_size(&self) -> usize {
-        1
-    }
-    fn valid_len(&self, _: usize) -> bool {
-        true
-    }
+    super::stream_mode_sizes!();
     fn encrypt(&self, iv: &mut [u8], data: &mut [u8]) {
         let bs = self.0.block_size();
         let mut counter = [0u8; 16];

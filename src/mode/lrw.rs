@@ -4,7 +4,7 @@
 //! x^128 + x^7 + x^2 + x + 1). Consecutive T differ by K2 * (2^(k+1) - 1),
 //! k = trailing ones of the index, so a 128-entry table gives each next T.
 
-use super::{CHUNK, Mode, xor_in_place};
+use super::{CHUNK, Mode};
 use crate::cipher::BlockCipher;
 use zeroize::Zeroizing;
 
@@ -57,14 +57,7 @@ impl Lrw {
                 t ^= self.step[index.trailing_ones().min(127) as usize];
                 index = index.wrapping_add(1);
             }
-            let tw = &tweaks[..chunk.len()];
-            xor_in_place(chunk, tw);
-            if enc {
-                self.cipher.encrypt_blocks(chunk);
-            } else {
-                self.cipher.decrypt_blocks(chunk);
-            }
-            xor_in_place(chunk, tw);
+            super::whitened(&*self.cipher, &tweaks[..chunk.len()], chunk, enc);
         }
     }
 }

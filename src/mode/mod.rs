@@ -231,6 +231,35 @@ impl Template {
     }
 }
 
+/// The sizes shared by the stream modes (ctr, cfb, ofb) over a block
+/// cipher held in `.0`: IV of one cipher block, any length, block size 1.
+macro_rules! stream_mode_sizes {
+    () => {
+        fn iv_size(&self) -> usize {
+            self.0.block_size()
+        }
+        fn block_size(&self) -> usize {
+            1
+        }
+        fn valid_len(&self, _: usize) -> bool {
+            true
+        }
+    };
+}
+use stream_mode_sizes;
+
+/// XOR with the tweaks, run the cipher over the chunk, XOR again: the core
+/// of the tweakable modes (xts, lrw).
+fn whitened(cipher: &dyn BlockCipher, tweaks: &[u8], data: &mut [u8], enc: bool) {
+    xor_in_place(data, tweaks);
+    if enc {
+        cipher.encrypt_blocks(data);
+    } else {
+        cipher.decrypt_blocks(data);
+    }
+    xor_in_place(data, tweaks);
+}
+
 /// Largest chunk a mode processes with its stack scratch buffer.
 const CHUNK: usize = 4096;
 

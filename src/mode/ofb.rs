@@ -7,15 +7,7 @@ use crate::cipher::BlockCipher;
 pub(super) struct Ofb(pub(super) Box<dyn BlockCipher>);
 
 impl Mode for Ofb {
-    fn iv_size(&self) -> usize {
-        self.0.block_size()
-    }
-    fn block_size(&self) -> usize {
-        1
-    }
-    fn valid_len(&self, _: usize) -> bool {
-        true
-    }
+    super::stream_mode_sizes!();
     fn encrypt(&self, iv: &mut [u8], data: &mut [u8]) {
         let bs = self.0.block_size();
         let mut o = [0u8; 16];

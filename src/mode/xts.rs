@@ -2,7 +2,7 @@
 //! tweak; dm-crypt passes le64(sector) there (plain64). Tweaks for a whole
 //! chunk are computed first so the data cipher gets many blocks per call.
 
-use super::{CHUNK, Mode, xor_in_place};
+use super::{CHUNK, Mode};
 use crate::cipher::BlockCipher;
 
 pub(super) struct Xts {
@@ -27,19 +27,8 @@ impl Xts {
                 tw.copy_from_slice(t);
                 double(t);
             }
-            self.whitened(&tweaks[..chunk.len()], chunk, enc);
+            super::whitened(&*self.data, &tweaks[..chunk.len()], chunk, enc);
         }
-    }
-
-    /// XOR with the tweaks, run the data cipher, XOR again.
-    fn whitened(&self, tweaks: &[u8], data: &mut [u8], enc: bool) {
-        xor_in_place(data, tweaks);
-        if enc {
-            self.data.encrypt_blocks(data);
-        } else {
-            self.data.decrypt_blocks(data);
-        }
-        xor_in_place(data, tweaks);
     }
 
     fn run(&self, iv: &[u8], data: &mut [u8], enc: bool) {
@@ -60,12 +49,12 @@ impl Xts {
         let t2 = t;
         // Encryption uses T(m-1) then T(m); decryption the other way round.
         let (first, second) = if enc { (t1, t2) } else { (t2, t1) };
-        self.whitened(&first, last, enc);
+        super::whitened(&*self.data, &first, last, enc);
         let mut stolen = [0u8; 16];
         stolen[..tail].copy_from_slice(part);
         stolen[tail..].copy_from_slice(&last[tail..]);
         part.copy_from_slice(&last[..tail]);
-        self.whitened(&second, &mut stolen, enc);
+        super::whitened(&*self.data, &second, &mut stolen, enc);
         last.copy_from_slice(&stolen);
     }
 }
