@@ -263,8 +263,18 @@ fn whitened(cipher: &dyn BlockCipher, tweaks: &[u8], data: &mut [u8], enc: bool)
 /// Largest chunk a mode processes with its stack scratch buffer.
 const CHUNK: usize = 4096;
 
+/// dst ^= src over the shorter length; 16 bytes at a time where it can.
 fn xor_in_place(dst: &mut [u8], src: &[u8]) {
-    for (d, s) in dst.iter_mut().zip(src) {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    let mut d16 = dst.chunks_exact_mut(16);
+    let mut s16 = src.chunks_exact(16);
+    for (d, s) in (&mut d16).zip(&mut s16) {
+        let v = u128::from_ne_bytes((&*d).try_into().unwrap())
+            ^ u128::from_ne_bytes(s.try_into().unwrap());
+        d.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (d, s) in d16.into_remainder().iter_mut().zip(s16.remainder()) {
         *d ^= s;
     }
 }
