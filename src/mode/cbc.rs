@@ -7,15 +7,7 @@ use crate::cipher::BlockCipher;
 pub(super) struct Cbc(pub(super) Box<dyn BlockCipher>);
 
 impl Mode for Cbc {
-    fn iv_size(&self) -> usize {
-        self.0.block_size()
-    }
-    fn block_size(&self) -> usize {
-        self.0.block_size()
-    }
-    fn valid_len(&self, len: usize) -> bool {
-        len.is_multiple_of(self.0.block_size())
-    }
+    super::block_mode_sizes!();
 
     fn encrypt(&self, iv: &mut [u8], data: &mut [u8]) {
         let bs = self.0.block_size();

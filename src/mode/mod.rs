@@ -248,6 +248,23 @@ macro_rules! stream_mode_sizes {
 }
 use stream_mode_sizes;
 
+/// The sizes shared by the block modes chained per block (cbc, pcbc) over a
+/// block cipher held in `.0`: IV and block of one cipher block.
+macro_rules! block_mode_sizes {
+    () => {
+        fn iv_size(&self) -> usize {
+            self.0.block_size()
+        }
+        fn block_size(&self) -> usize {
+            self.0.block_size()
+        }
+        fn valid_len(&self, len: usize) -> bool {
+            len.is_multiple_of(self.0.block_size())
+        }
+    };
+}
+use block_mode_sizes;
+
 /// XOR with the tweaks, run the cipher over the chunk, XOR again: the core
 /// of the tweakable modes (xts, lrw).
 fn whitened(cipher: &dyn BlockCipher, tweaks: &[u8], data: &mut [u8], enc: bool) {
