@@ -70,6 +70,22 @@ pub struct SectorCrypt {
     byteswap_iv: bool,
 }
 
+/// The spec-level facts an IV generator checks.
+fn iv_check<'a>(
+    spec: &'a CipherSpec,
+    template: &'a Template,
+    iv_size: usize,
+    geometry: &Geometry,
+) -> IvCheck<'a> {
+    IvCheck {
+        template,
+        opts: spec.ivopts.as_deref(),
+        iv_size,
+        sector_size: geometry.sector_size as usize,
+        keycount: spec.keycount,
+    }
+}
+
 /// Resolve the spec's names the way the kernel allocates its tfms, without a
 /// key: the template and, when the mode has IVs, the IV mode and its size.
 pub fn resolve(
@@ -98,14 +114,8 @@ pub fn resolve(
         _ => None,
     };
     if let Some(info) = info {
-        info.check(&IvCheck {
-            template: &template,
-            opts: spec.ivopts.as_deref(),
-            iv_size,
-            sector_size: geometry.sector_size as usize,
-            keycount: spec.keycount,
-        })
-        .map_err(bad)?;
+        info.check(&iv_check(spec, &template, iv_size, geometry))
+            .map_err(bad)?;
     } else if iv_size > 0 {
         return Err(bad(format!("{} needs an IV mode", template.api_name())));
     }
@@ -116,13 +126,7 @@ impl SectorCrypt {
     pub fn new(spec: &CipherSpec, key: &Key, geometry: Geometry) -> Result<Self> {
         let (template, info, iv_size) = resolve(spec, &geometry)?;
         let key = key.bytes()?;
-        let check = IvCheck {
-            template: &template,
-            opts: spec.ivopts.as_deref(),
-            iv_size,
-            sector_size: geometry.sector_size as usize,
-            keycount: spec.keycount,
-        };
+        let check = iv_check(spec, &template, iv_size, &geometry);
         let extra = match info {
             Some(i) => i.extra_key_size(key.len(), &check).map_err(Error::Key)?,
             None => 0,

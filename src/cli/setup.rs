@@ -454,10 +454,9 @@ fn create(o: &Opts, name: &str, device: &str) -> Result<()> {
         }
     })?;
     // Validate everything against the reference before touching the kernel.
-    build_params(o, &key, device, sectors)?;
+    let (size, p) = build_params(o, &key, device, sectors)?;
     warn_weak(&spec);
     let Some(ctl) = ctl else {
-        let (size, p) = build_params(o, &key, device, sectors)?;
         println!("0 {size} crypt {}", p.redacted());
         return Ok(());
     };

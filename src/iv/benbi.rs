@@ -16,7 +16,6 @@ impl IvGenerator for Benbi {
 }
 
 pub(super) fn check(c: &IvCheck) -> Result<(), String> {
-    super::no_opts(c)?;
     let bs = c.template.block_size();
     if !bs.is_power_of_two() {
         return Err(format!("benbi needs a power-of-two block size, got {bs}"));

@@ -21,7 +21,6 @@ impl IvGenerator for Eboiv {
 }
 
 pub(super) fn check(c: &IvCheck) -> Result<(), String> {
-    super::no_opts(c)?;
     if c.template.block_size() != c.iv_size {
         return Err(format!(
             "eboiv needs the block size ({}) to equal the IV size ({})",

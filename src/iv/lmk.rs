@@ -58,7 +58,6 @@ impl IvGenerator for Lmk {
 }
 
 pub(super) fn check(c: &IvCheck) -> Result<(), String> {
-    super::no_opts(c)?;
     super::only_512("lmk", c)
 }
 

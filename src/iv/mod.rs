@@ -94,7 +94,7 @@ impl IvInfo {
 
 /// IV modes without options ignore any, as the kernel does: it never looks
 /// at ivopts unless the IV mode uses them (`aes-cbc-plain64:x` loads).
-fn no_opts(_: &IvCheck) -> Result<(), String> {
+fn ignores_opts(_: &IvCheck) -> Result<(), String> {
     Ok(())
 }
 
@@ -127,28 +127,28 @@ static IV_MODES: &[IvInfo] = &[
     IvInfo {
         name: "null",
         wraps_mode: false,
-        check: no_opts,
+        check: ignores_opts,
         extra_key_size: no_extra,
         build: null::build,
     },
     IvInfo {
         name: "plain",
         wraps_mode: false,
-        check: no_opts,
+        check: ignores_opts,
         extra_key_size: no_extra,
         build: plain::build_plain,
     },
     IvInfo {
         name: "plain64",
         wraps_mode: false,
-        check: no_opts,
+        check: ignores_opts,
         extra_key_size: no_extra,
         build: plain::build_plain64,
     },
     IvInfo {
         name: "plain64be",
         wraps_mode: false,
-        check: no_opts,
+        check: ignores_opts,
         extra_key_size: no_extra,
         build: plain::build_plain64be,
     },

@@ -69,7 +69,6 @@ impl IvGenerator for Tcw {
 }
 
 pub(super) fn check(c: &IvCheck) -> Result<(), String> {
-    super::no_opts(c)?;
     super::only_512("tcw", c)
 }
 

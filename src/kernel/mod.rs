@@ -13,7 +13,7 @@ pub mod loopdev;
 pub mod matrix;
 pub mod scenario;
 
-use crate::engine::{Geometry, SectorCrypt};
+use crate::engine::SectorCrypt;
 use crate::hash::sha256;
 use crate::spec::CipherSpec;
 use crate::table::Table;
@@ -59,14 +59,6 @@ impl Case {
     /// The plaintext: byte i is i mod 256 (the vector format's `counter N`).
     pub fn plaintext(&self) -> Vec<u8> {
         (0..self.len).map(|i| i as u8).collect()
-    }
-
-    pub fn geometry(&self) -> Geometry {
-        Geometry {
-            sector_size: self.sector_size,
-            iv_offset: self.iv_offset,
-            iv_large_sectors: self.iv_large_sectors,
-        }
     }
 
     /// One line for the guest's case file.
