@@ -7,6 +7,7 @@
 
 mod adapter;
 mod registry;
+mod serpent;
 mod twofish;
 
 pub use registry::{CipherInfo, lookup, names};
