@@ -6,6 +6,7 @@
 //! and to the key lengths the kernel's `setkey` accepts.
 
 mod adapter;
+mod aes;
 mod registry;
 mod serpent;
 mod twofish;
@@ -20,4 +21,17 @@ pub trait BlockCipher: Send + Sync {
     fn encrypt_blocks(&self, data: &mut [u8]);
     /// Decrypt `data` in place; its length is a multiple of the block size.
     fn decrypt_blocks(&self, data: &mut [u8]);
+
+    /// Fused XEX step, `data[i] = E(data[i] ^ w[i]) ^ w[i]` (or with D), as
+    /// XTS and LRW whiten blocks. `false`: no fused path, the mode does the
+    /// three passes itself.
+    fn xex_blocks(&self, _data: &mut [u8], _whitening: &[u8], _enc: bool) -> bool {
+        false
+    }
+
+    /// Fused CBC decryption of whole blocks, `chain` holding the previous
+    /// ciphertext block in and the last one out. `false`: no fused path.
+    fn cbc_decrypt_blocks(&self, _chain: &mut [u8], _data: &mut [u8]) -> bool {
+        false
+    }
 }

@@ -32,11 +32,7 @@ impl CipherInfo {
 }
 
 fn aes(key: &[u8]) -> Box<dyn BlockCipher> {
-    match key.len() {
-        16 => keyed::<aes::Aes128>(key),
-        24 => keyed::<aes::Aes192>(key),
-        _ => keyed::<aes::Aes256>(key),
-    }
+    Box::new(super::aes::Aes::new(key))
 }
 
 fn camellia(key: &[u8]) -> Box<dyn BlockCipher> {

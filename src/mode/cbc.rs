@@ -55,6 +55,9 @@ impl Mode for Cbc {
         let mut saved = [0u8; CHUNK];
         let mut chain = [0u8; 16];
         chain[..bs].copy_from_slice(&iv[..bs]);
+        if self.0.cbc_decrypt_blocks(&mut chain[..bs], data) {
+            return;
+        }
         for chunk in data.chunks_mut(CHUNK) {
             let n = chunk.len();
             saved[..n].copy_from_slice(chunk);

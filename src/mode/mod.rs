@@ -268,6 +268,9 @@ use block_mode_sizes;
 /// XOR with the tweaks, run the cipher over the chunk, XOR again: the core
 /// of the tweakable modes (xts, lrw).
 fn whitened(cipher: &dyn BlockCipher, tweaks: &[u8], data: &mut [u8], enc: bool) {
+    if cipher.xex_blocks(data, tweaks, enc) {
+        return;
+    }
     xor_in_place(data, tweaks);
     if enc {
         cipher.encrypt_blocks(data);

@@ -20,31 +20,18 @@ fn double(t: &mut [u8; 16]) {
 }
 
 impl Xts {
-    /// Run full blocks through the data cipher, XORing with successive
-    /// tweaks. Tweaks and XORs work on u128 words (little-endian, like the
+    /// Run full blocks through the data cipher, whitened with successive
+    /// tweaks. Tweaks are doubled as u128 words (little-endian, like the
     /// tweak itself): byte loops here cost more than the cipher.
     fn blocks(&self, t: &mut [u8; 16], data: &mut [u8], enc: bool) {
-        let mut tweaks = [0u128; CHUNK / 16];
+        let mut tweaks = [0u8; CHUNK];
         let mut tv = u128::from_le_bytes(*t);
-        let xor = |chunk: &mut [u8], tweaks: &[u128]| {
-            for (b, tw) in chunk.chunks_exact_mut(16).zip(tweaks) {
-                let v = u128::from_le_bytes((&*b).try_into().unwrap()) ^ tw;
-                b.copy_from_slice(&v.to_le_bytes());
-            }
-        };
         for chunk in data.chunks_mut(CHUNK) {
-            let nb = chunk.len() / 16;
-            for tw in &mut tweaks[..nb] {
-                *tw = tv;
+            for tw in tweaks[..chunk.len()].chunks_exact_mut(16) {
+                tw.copy_from_slice(&tv.to_le_bytes());
                 tv = double_u128(tv);
             }
-            xor(chunk, &tweaks[..nb]);
-            if enc {
-                self.data.encrypt_blocks(chunk);
-            } else {
-                self.data.decrypt_blocks(chunk);
-            }
-            xor(chunk, &tweaks[..nb]);
+            super::whitened(&*self.data, &tweaks[..chunk.len()], chunk, enc);
         }
         *t = tv.to_le_bytes();
     }

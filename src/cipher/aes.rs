@@ -1,0 +1,522 @@
+//! AES (FIPS-197) on VAES/AVX-512: four blocks per instruction, sixteen in
+//! flight, with fused XEX (XTS, LRW) and CBC-decryption loops so whitening
+//! and chaining never take a separate pass over memory.
+//!
+//! The `aes` crate runs eight AES-NI blocks in flight and cannot fuse the
+//! mode's XORs; on CPUs without VAES and AVX-512 it does the work, and it is
+//! the peer the tests compare this implementation against.
+
+use super::BlockCipher;
+use zeroize::Zeroizing;
+
+/// Round keys: up to 15 for AES-256.
+type Schedule = [[u8; 16]; 15];
+
+const fn gf_mul(mut a: u8, mut b: u8) -> u8 {
+    let mut r = 0;
+    while b != 0 {
+        if b & 1 != 0 {
+            r ^= a;
+        }
+        a = (a << 1) ^ if a & 0x80 != 0 { 0x1b } else { 0 };
+        b >>= 1;
+    }
+    r
+}
+
+/// The S-box from its definition: inverse in GF(2^8), then the affine map.
+const fn sbox() -> [u8; 256] {
+    let mut s = [0u8; 256];
+    let mut x = 0;
+    while x < 256 {
+        let mut inv = 0u8;
+        let mut y = 1;
+        while x != 0 && y < 256 {
+            if gf_mul(x as u8, y as u8) == 1 {
+                inv = y as u8;
+                break;
+            }
+            y += 1;
+        }
+        s[x] = inv
+            ^ inv.rotate_left(1)
+            ^ inv.rotate_left(2)
+            ^ inv.rotate_left(3)
+            ^ inv.rotate_left(4)
+            ^ 0x63;
+        x += 1;
+    }
+    s
+}
+
+const SBOX: [u8; 256] = sbox();
+
+/// Encryption round keys (FIPS-197 section 5.2); returns the round count.
+fn expand(key: &[u8]) -> (Zeroizing<Schedule>, usize) {
+    let nk = key.len() / 4;
+    let rounds = nk + 6;
+    let mut w = Zeroizing::new([[0u8; 4]; 60]);
+    for (i, c) in key.chunks_exact(4).enumerate() {
+        w[i].copy_from_slice(c);
+    }
+    let mut rcon = 1u8;
+    for i in nk..4 * (rounds + 1) {
+        let mut t = w[i - 1];
+        if i % nk == 0 {
+            t = [
+                SBOX[t[1] as usize] ^ rcon,
+                SBOX[t[2] as usize],
+                SBOX[t[3] as usize],
+                SBOX[t[0] as usize],
+            ];
+            rcon = gf_mul(rcon, 2);
+        } else if nk > 6 && i % nk == 4 {
+            t = t.map(|b| SBOX[b as usize]);
+        }
+        for j in 0..4 {
+            w[i][j] = w[i - nk][j] ^ t[j];
+        }
+    }
+    let mut keys = Zeroizing::new([[0u8; 16]; 15]);
+    for (r, k) in keys.iter_mut().enumerate().take(rounds + 1) {
+        for j in 0..4 {
+            k[4 * j..4 * j + 4].copy_from_slice(&w[4 * r + j]);
+        }
+    }
+    (keys, rounds)
+}
+
+pub(super) struct Aes {
+    enc: Zeroizing<Schedule>,
+    /// Equivalent inverse cipher keys (FIPS-197 section 5.3.5).
+    dec: Zeroizing<Schedule>,
+    rounds: usize,
+    /// The crate, for CPUs without VAES.
+    portable: Option<Box<dyn BlockCipher>>,
+}
+
+impl Aes {
+    /// `key` is 16, 24 or 32 bytes (checked by the registry).
+    pub(super) fn new(key: &[u8]) -> Self {
+        if !simd::available() {
+            return Self::portable(key);
+        }
+        let (enc, rounds) = expand(key);
+        let mut dec = Zeroizing::new([[0u8; 16]; 15]);
+        // SAFETY: simd::available() checked the AES-NI feature.
+        unsafe { simd::inverse_keys(&enc, rounds, &mut dec) };
+        Aes {
+            enc,
+            dec,
+            rounds,
+            portable: None,
+        }
+    }
+
+    /// The crate path (also forced by the tests).
+    fn portable(key: &[u8]) -> Self {
+        let c = match key.len() {
+            16 => super::adapter::keyed::<::aes::Aes128>(key),
+            24 => super::adapter::keyed::<::aes::Aes192>(key),
+            _ => super::adapter::keyed::<::aes::Aes256>(key),
+        };
+        let (enc, rounds) = expand(key);
+        Aes {
+            enc,
+            dec: Zeroizing::new([[0u8; 16]; 15]),
+            rounds,
+            portable: Some(c),
+        }
+    }
+}
+
+impl BlockCipher for Aes {
+    fn block_size(&self) -> usize {
+        16
+    }
+
+    fn encrypt_blocks(&self, data: &mut [u8]) {
+        match &self.portable {
+            Some(p) => p.encrypt_blocks(data),
+            // SAFETY: `portable` is None only when simd::available().
+            None => unsafe { simd::xex(&self.enc, self.rounds, data, None, true) },
+        }
+    }
+
+    fn decrypt_blocks(&self, data: &mut [u8]) {
+        match &self.portable {
+            Some(p) => p.decrypt_blocks(data),
+            // SAFETY: as above.
+            None => unsafe { simd::xex(&self.dec, self.rounds, data, None, false) },
+        }
+    }
+
+    fn xex_blocks(&self, data: &mut [u8], whitening: &[u8], enc: bool) -> bool {
+        if self.portable.is_some() {
+            return false;
+        }
+        let keys = if enc { &self.enc } else { &self.dec };
+        // SAFETY: as above.
+        unsafe { simd::xex(keys, self.rounds, data, Some(whitening), enc) };
+        true
+    }
+
+    fn cbc_decrypt_blocks(&self, chain: &mut [u8], data: &mut [u8]) -> bool {
+        if self.portable.is_some() {
+            return false;
+        }
+        // SAFETY: as above.
+        unsafe { simd::cbc_decrypt(&self.dec, self.rounds, chain, data) };
+        true
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod simd {
+    pub(super) fn available() -> bool {
+        false
+    }
+    pub(super) unsafe fn inverse_keys(_: &super::Schedule, _: usize, _: &mut super::Schedule) {}
+    pub(super) unsafe fn xex(
+        _: &super::Schedule,
+        _: usize,
+        _: &mut [u8],
+        _: Option<&[u8]>,
+        _: bool,
+    ) {
+    }
+    pub(super) unsafe fn cbc_decrypt(_: &super::Schedule, _: usize, _: &mut [u8], _: &mut [u8]) {}
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::Schedule;
+    use core::arch::x86_64::*;
+
+    pub(super) fn available() -> bool {
+        std::is_x86_feature_detected!("aes")
+            && std::is_x86_feature_detected!("vaes")
+            && std::is_x86_feature_detected!("avx512f")
+    }
+
+    /// Decryption keys: reversed, InvMixColumns on the inner ones.
+    #[target_feature(enable = "aes")]
+    pub(super) unsafe fn inverse_keys(enc: &Schedule, rounds: usize, dec: &mut Schedule) {
+        unsafe {
+            for r in 0..=rounds {
+                let k = _mm_loadu_si128(enc[rounds - r].as_ptr() as *const __m128i);
+                let k = if r == 0 || r == rounds {
+                    k
+                } else {
+                    _mm_aesimc_si128(k)
+                };
+                _mm_storeu_si128(dec[r].as_mut_ptr() as *mut __m128i, k);
+            }
+        }
+    }
+
+    /// Round keys broadcast to all four lanes.
+    #[inline(always)]
+    unsafe fn wide_keys(keys: &Schedule, rounds: usize) -> [__m512i; 15] {
+        unsafe {
+            let mut k = [_mm512_setzero_si512(); 15];
+            for (r, w) in k.iter_mut().enumerate().take(rounds + 1) {
+                *w = _mm512_broadcast_i32x4(_mm_loadu_si128(keys[r].as_ptr() as *const __m128i));
+            }
+            k
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn rounds4<const N: usize, const R: usize>(
+        k: &[__m512i; 15],
+        x: &mut [__m512i; N],
+        enc: bool,
+    ) {
+        unsafe {
+            for v in x.iter_mut() {
+                *v = _mm512_xor_si512(*v, k[0]);
+            }
+            for key in &k[1..R] {
+                for v in x.iter_mut() {
+                    *v = if enc {
+                        _mm512_aesenc_epi128(*v, *key)
+                    } else {
+                        _mm512_aesdec_epi128(*v, *key)
+                    };
+                }
+            }
+            for v in x.iter_mut() {
+                *v = if enc {
+                    _mm512_aesenclast_epi128(*v, k[R])
+                } else {
+                    _mm512_aesdeclast_epi128(*v, k[R])
+                };
+            }
+        }
+    }
+
+    /// Mask of the 64-bit lanes that hold the first `blocks` blocks.
+    fn lanes(blocks: usize) -> __mmask8 {
+        ((1u16 << (2 * blocks)) - 1) as __mmask8
+    }
+
+    /// `data[i] = AES(data[i] ^ w[i]) ^ w[i]`, or plain AES when `w` is None.
+    #[target_feature(enable = "avx512f,vaes")]
+    pub(super) unsafe fn xex(
+        keys: &Schedule,
+        rounds: usize,
+        data: &mut [u8],
+        w: Option<&[u8]>,
+        enc: bool,
+    ) {
+        unsafe {
+            match (rounds, enc) {
+                (10, true) => xex_r::<10, true>(keys, data, w),
+                (12, true) => xex_r::<12, true>(keys, data, w),
+                (14, true) => xex_r::<14, true>(keys, data, w),
+                (10, false) => xex_r::<10, false>(keys, data, w),
+                (12, false) => xex_r::<12, false>(keys, data, w),
+                _ => xex_r::<14, false>(keys, data, w),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn xex_r<const R: usize, const ENC: bool>(
+        keys: &Schedule,
+        data: &mut [u8],
+        w: Option<&[u8]>,
+    ) {
+        unsafe {
+            let k = wide_keys(keys, R);
+            let p = data.as_mut_ptr() as *mut __m512i;
+            let wp = w.map(|w| {
+                debug_assert!(w.len() >= data.len());
+                w.as_ptr() as *const __m512i
+            });
+            let whiten = |x: &mut [__m512i], at: usize| {
+                if let Some(wp) = wp {
+                    for (j, v) in x.iter_mut().enumerate() {
+                        *v = _mm512_xor_si512(*v, _mm512_loadu_si512(wp.add(at + j)));
+                    }
+                }
+            };
+            let blocks = data.len() / 16;
+            let mut i = 0; // in 64-byte units
+            while (i + 4) * 4 <= blocks {
+                let mut x = [
+                    _mm512_loadu_si512(p.add(i)),
+                    _mm512_loadu_si512(p.add(i + 1)),
+                    _mm512_loadu_si512(p.add(i + 2)),
+                    _mm512_loadu_si512(p.add(i + 3)),
+                ];
+                whiten(&mut x, i);
+                rounds4::<4, R>(&k, &mut x, ENC);
+                whiten(&mut x, i);
+                for (j, v) in x.iter().enumerate() {
+                    _mm512_storeu_si512(p.add(i + j), *v);
+                }
+                i += 4;
+            }
+            while i * 4 < blocks {
+                let m = lanes((blocks - i * 4).min(4));
+                let mut x = [_mm512_maskz_loadu_epi64(m, p.add(i) as *const i64)];
+                if let Some(wp) = wp {
+                    x[0] = _mm512_xor_si512(
+                        x[0],
+                        _mm512_maskz_loadu_epi64(m, wp.add(i) as *const i64),
+                    );
+                }
+                rounds4::<1, R>(&k, &mut x, ENC);
+                if let Some(wp) = wp {
+                    x[0] = _mm512_xor_si512(
+                        x[0],
+                        _mm512_maskz_loadu_epi64(m, wp.add(i) as *const i64),
+                    );
+                }
+                _mm512_mask_storeu_epi64(p.add(i) as *mut i64, m, x[0]);
+                i += 1;
+            }
+        }
+    }
+
+    /// CBC decryption: `data[i] = AES^-1(c[i]) ^ c[i-1]`, `c[-1]` taken
+    /// from `chain`, which receives the last ciphertext block.
+    #[target_feature(enable = "avx512f,vaes")]
+    pub(super) unsafe fn cbc_decrypt(
+        keys: &Schedule,
+        rounds: usize,
+        chain: &mut [u8],
+        data: &mut [u8],
+    ) {
+        unsafe {
+            match rounds {
+                10 => cbc_r::<10>(keys, chain, data),
+                12 => cbc_r::<12>(keys, chain, data),
+                _ => cbc_r::<14>(keys, chain, data),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn cbc_r<const R: usize>(keys: &Schedule, chain: &mut [u8], data: &mut [u8]) {
+        unsafe {
+            let k = wide_keys(keys, R);
+            let p = data.as_mut_ptr() as *mut __m512i;
+            // The previous ciphertext block sits in the top lane of `carry`.
+            let mut carry =
+                _mm512_broadcast_i32x4(_mm_loadu_si128(chain.as_ptr() as *const __m128i));
+            let blocks = data.len() / 16;
+            let mut i = 0;
+            while (i + 4) * 4 <= blocks {
+                let c = [
+                    _mm512_loadu_si512(p.add(i)),
+                    _mm512_loadu_si512(p.add(i + 1)),
+                    _mm512_loadu_si512(p.add(i + 2)),
+                    _mm512_loadu_si512(p.add(i + 3)),
+                ];
+                let mut x = c;
+                rounds4::<4, R>(&k, &mut x, false);
+                let prev = [
+                    _mm512_alignr_epi64::<6>(c[0], carry),
+                    _mm512_alignr_epi64::<6>(c[1], c[0]),
+                    _mm512_alignr_epi64::<6>(c[2], c[1]),
+                    _mm512_alignr_epi64::<6>(c[3], c[2]),
+                ];
+                for j in 0..4 {
+                    _mm512_storeu_si512(p.add(i + j), _mm512_xor_si512(x[j], prev[j]));
+                }
+                carry = c[3];
+                i += 4;
+            }
+            while i * 4 < blocks {
+                let n = (blocks - i * 4).min(4);
+                let m = lanes(n);
+                let c = _mm512_maskz_loadu_epi64(m, p.add(i) as *const i64);
+                let mut x = [c];
+                rounds4::<1, R>(&k, &mut x, false);
+                let prev = _mm512_alignr_epi64::<6>(c, carry);
+                _mm512_mask_storeu_epi64(p.add(i) as *mut i64, m, _mm512_xor_si512(x[0], prev));
+                // Block n-1 of `c` to every lane (the top one is what counts).
+                let (h, l) = (2 * n as i64 - 1, 2 * n as i64 - 2);
+                carry = _mm512_permutexvar_epi64(_mm512_set_epi64(h, l, h, l, h, l, h, l), c);
+                i += 1;
+            }
+            let last = _mm512_extracti32x4_epi32::<3>(carry);
+            _mm_storeu_si128(chain.as_mut_ptr() as *mut __m128i, last);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand_bytes(seed: &mut u64, out: &mut [u8]) {
+        for b in out {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            *b = (*seed >> 56) as u8;
+        }
+    }
+
+    /// FIPS-197 appendix C: one block per key size.
+    #[test]
+    fn fips197_known_answers() {
+        let pt = hex("00112233445566778899aabbccddeeff");
+        for (key, ct) in [
+            (
+                "000102030405060708090a0b0c0d0e0f",
+                "69c4e0d86a7b0430d8cdb78070b4c55a",
+            ),
+            (
+                "000102030405060708090a0b0c0d0e0f1011121314151617",
+                "dda97ca4864cdfe06eaf70a0ec0d7191",
+            ),
+            (
+                "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+                "8ea2b7ca516745bfeafc49904b496089",
+            ),
+        ] {
+            let aes = Aes::new(&hex(key));
+            let mut b = pt.clone();
+            aes.encrypt_blocks(&mut b);
+            assert_eq!(b, hex(ct), "key {key}");
+            aes.decrypt_blocks(&mut b);
+            assert_eq!(b, pt);
+        }
+    }
+
+    fn xor(a: &mut [u8], b: &[u8]) {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x ^= y);
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Plain, XEX and CBC paths against the crate for every key size and
+    /// lengths that leave every kind of tail.
+    #[test]
+    fn matches_the_aes_crate() {
+        if !simd::available() {
+            eprintln!("aes: no VAES/AVX-512 on this CPU; comparing the crate path only");
+        }
+        let mut seed = 11;
+        for klen in [16, 24, 32] {
+            for blocks in [1, 2, 3, 4, 5, 7, 15, 16, 17, 19, 32, 35, 256] {
+                let mut key = vec![0u8; klen];
+                rand_bytes(&mut seed, &mut key);
+                let mut data = vec![0u8; blocks * 16];
+                rand_bytes(&mut seed, &mut data);
+                let mut w = vec![0u8; blocks * 16];
+                rand_bytes(&mut seed, &mut w);
+                let ours = Aes::new(&key);
+                let peer = Aes::portable(&key);
+
+                let (mut a, mut b) = (data.clone(), data.clone());
+                ours.encrypt_blocks(&mut a);
+                peer.encrypt_blocks(&mut b);
+                assert_eq!(a, b, "encrypt, key {klen}, {blocks} blocks");
+                ours.decrypt_blocks(&mut a);
+                assert_eq!(a, data, "decrypt, key {klen}, {blocks} blocks");
+
+                for enc in [true, false] {
+                    let mut a = data.clone();
+                    if ours.xex_blocks(&mut a, &w, enc) {
+                        let mut b = data.clone();
+                        xor(&mut b, &w);
+                        if enc {
+                            peer.encrypt_blocks(&mut b)
+                        } else {
+                            peer.decrypt_blocks(&mut b)
+                        }
+                        xor(&mut b, &w);
+                        assert_eq!(a, b, "xex enc={enc}, key {klen}, {blocks} blocks");
+                    }
+                }
+
+                let mut iv = [0u8; 16];
+                rand_bytes(&mut seed, &mut iv);
+                let mut chain = iv;
+                let mut a = data.clone();
+                if ours.cbc_decrypt_blocks(&mut chain, &mut a) {
+                    let mut b = data.clone();
+                    peer.decrypt_blocks(&mut b);
+                    let mut prev = iv.to_vec();
+                    for (bb, cb) in b.chunks_exact_mut(16).zip(data.chunks_exact(16)) {
+                        xor(bb, &prev);
+                        prev = cb.to_vec();
+                    }
+                    assert_eq!(a, b, "cbc, key {klen}, {blocks} blocks");
+                    assert_eq!(chain[..], data[data.len() - 16..], "cbc chain out");
+                }
+            }
+        }
+    }
+}
