@@ -126,14 +126,14 @@ static CIPHERS: &[CipherInfo] = &[
         block_size: 8,
         key_sizes: "8 bytes",
         accepts: |n| n == 8,
-        build: keyed::<des::Des>,
+        build: |k| Box::new(super::des::Des::new(k)),
     },
     CipherInfo {
         name: "des3_ede",
         block_size: 8,
         key_sizes: "24 bytes",
         accepts: |n| n == 24,
-        build: keyed::<des::TdesEde3>,
+        build: |k| Box::new(super::des::Des::new(k)),
     },
     CipherInfo {
         name: "blowfish",
