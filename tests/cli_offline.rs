@@ -191,7 +191,9 @@ fn file_pieces_and_streamed_pipes_give_the_engines_bytes() {
     let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     let spec = "aes-cbc-essiv:sha256";
     // Two whole 4 MiB pieces and a partial one.
-    let data: Vec<u8> = (0..(9 << 20) + 8192).map(|i| (i * 7 + i / 4096) as u8).collect();
+    let data: Vec<u8> = (0..(9 << 20) + 8192)
+        .map(|i| (i * 7 + i / 4096) as u8)
+        .collect();
     let mut expected = data.clone();
     SectorCrypt::new(
         &CipherSpec::parse(spec).unwrap(),
@@ -225,7 +227,10 @@ fn file_pieces_and_streamed_pipes_give_the_engines_bytes() {
         args.extend(common);
         args.extend([p.to_str().unwrap(), c.to_str().unwrap()]);
         dmch(&args);
-        assert!(fs::read(&c).unwrap() == expected, "file path, {threads} thread(s)");
+        assert!(
+            fs::read(&c).unwrap() == expected,
+            "file path, {threads} thread(s)"
+        );
     }
     let mut child = Command::new(DMCH)
         .arg("encrypt")
