@@ -7,6 +7,7 @@
 
 mod adapter;
 mod aes;
+mod blowfish;
 mod des;
 mod registry;
 mod serpent;

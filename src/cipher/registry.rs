@@ -140,7 +140,7 @@ static CIPHERS: &[CipherInfo] = &[
         block_size: 8,
         key_sizes: "4 to 56 bytes",
         accepts: |n| (4..=56).contains(&n),
-        build: keyed::<blowfish::Blowfish>,
+        build: |k| Box::new(super::blowfish::Blowfish::new(k)),
     },
     CipherInfo {
         name: "cast5",
