@@ -8,6 +8,7 @@
 mod adapter;
 mod aes;
 mod blowfish;
+mod camellia;
 mod des;
 mod registry;
 mod serpent;

@@ -36,11 +36,7 @@ fn aes(key: &[u8]) -> Box<dyn BlockCipher> {
 }
 
 fn camellia(key: &[u8]) -> Box<dyn BlockCipher> {
-    match key.len() {
-        16 => keyed::<camellia::Camellia128>(key),
-        24 => keyed::<camellia::Camellia192>(key),
-        _ => keyed::<camellia::Camellia256>(key),
-    }
+    Box::new(super::camellia::Camellia::new(key))
 }
 
 fn aria(key: &[u8]) -> Box<dyn BlockCipher> {
