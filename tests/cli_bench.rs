@@ -50,3 +50,56 @@ fn bench_rejects_a_bad_spec_in_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("100-bit key"), "{err}");
 }
+
+/// `--kernel` measures the host's target where it can (root and
+/// device-mapper) and otherwise says why in the table, the JSON and on
+/// stderr; the reference figures are there either way. The guest scenario
+/// (`dmch kernel setups`) checks the measuring path on real kernels.
+#[test]
+fn bench_kernel_measures_the_target_or_says_why_not() {
+    let run = |json: bool| {
+        let mut c = Command::new(DMCH);
+        c.args([
+            "bench",
+            "--kernel",
+            "--seconds",
+            "0.01",
+            "--spec",
+            "aes-cbc-essiv:sha256:128",
+        ]);
+        if json {
+            c.arg("--json");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let text = run(false);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("kernel enc"), "{stdout}");
+    let json = run(true);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let row = &v[0];
+    assert!(row["encrypt_mib_s"].as_f64().unwrap() > 0.0);
+    let host_dm =
+        std::path::Path::new("/dev/mapper/control").exists() && unsafe { libc::geteuid() } == 0;
+    if host_dm {
+        eprintln!("host has dm-crypt: checking measured kernel figures");
+        assert!(row["kernel_encrypt_mib_s"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["kernel_decrypt_mib_s"].as_f64().unwrap() > 0.0, "{row}");
+    } else {
+        eprintln!("host lacks dm-crypt or root: checking the stated reason");
+        let why = row["kernel_not_measured"].as_str().unwrap();
+        assert!(!why.is_empty());
+        assert!(
+            stdout.contains(&format!("# kernel: not measured: {why}")),
+            "{stdout}"
+        );
+        assert!(stdout.contains("N/A"), "{stdout}");
+        assert!(String::from_utf8_lossy(&text.stderr).contains(why));
+    }
+}

@@ -1,10 +1,13 @@
 //! `dmch bench`: a quick throughput table in the spirit of `cryptsetup
 //! benchmark`: encrypt and decrypt MiB/s per spec through the reference
-//! engine, with `--json` and an SVG bar chart (`--plot`).
+//! engine, with `--json` and an SVG bar chart (`--plot`). `--kernel` adds
+//! the real dm-crypt target beside it (see `kernel::bench`), or says why it
+//! cannot.
 
 use anyhow::{Context, Result};
 use clap::Args;
 use dmcrypt_harness::engine::{Geometry, SectorCrypt};
+use dmcrypt_harness::kernel::{bench as kbench, dm};
 use dmcrypt_harness::key::Key;
 use dmcrypt_harness::spec::CipherSpec;
 use serde_json::json;
@@ -54,6 +57,10 @@ pub struct BenchArgs {
     /// Also draw a bar chart of the figures to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    /// Also measure the host's dm-crypt target (root, device-mapper): a
+    /// mapping over a loop device on tmpfs, with O_DIRECT I/O.
+    #[arg(long)]
+    kernel: bool,
 }
 
 struct Row {
@@ -61,6 +68,17 @@ struct Row {
     bits: usize,
     enc: f64,
     dec: f64,
+    /// Kernel (encrypt, decrypt) MiB/s, or why there is none.
+    kernel: Option<Result<(f64, f64), String>>,
+}
+
+impl Row {
+    fn kernel_cells(&self) -> (String, String) {
+        match &self.kernel {
+            Some(Ok((e, d))) => (format!("{e:.1} MiB/s"), format!("{d:.1} MiB/s")),
+            _ => ("N/A".into(), "N/A".into()),
+        }
+    }
 }
 
 fn measure(e: &SectorCrypt, buf: &mut [u8], enc: bool, secs: f64) -> Result<f64> {
@@ -79,14 +97,26 @@ fn measure(e: &SectorCrypt, buf: &mut [u8], enc: bool, secs: f64) -> Result<f64>
 }
 
 fn svg(rows: &[Row], title: &str) -> String {
-    let max = rows.iter().map(|r| r.enc.max(r.dec)).fold(1.0, f64::max);
+    let kernel = |r: &Row| match r.kernel {
+        Some(Ok((e, d))) => e.max(d),
+        _ => 0.0,
+    };
+    let max = rows
+        .iter()
+        .map(|r| r.enc.max(r.dec).max(kernel(r)))
+        .fold(1.0, f64::max);
     let (w, label_w, bar_h) = (900.0, 330.0, 12.0);
-    let h = 40.0 + rows.len() as f64 * 32.0;
+    let per = if rows.iter().any(|r| kernel(r) > 0.0) {
+        60.0
+    } else {
+        32.0
+    };
+    let h = 40.0 + rows.len() as f64 * per;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"10\" y=\"20\" font-size=\"14\">{title}</text>\n"
     );
     for (i, r) in rows.iter().enumerate() {
-        let y = 34.0 + i as f64 * 32.0;
+        let y = 34.0 + i as f64 * per;
         let scale = (w - label_w - 90.0) / max;
         s.push_str(&format!(
             "<text x=\"10\" y=\"{:.0}\">{} ({} bits)</text>\n",
@@ -94,10 +124,12 @@ fn svg(rows: &[Row], title: &str) -> String {
             r.spec,
             r.bits
         ));
-        for (j, (v, color, name)) in [(r.enc, "#3b7dd8", "enc"), (r.dec, "#e08a1e", "dec")]
-            .iter()
-            .enumerate()
-        {
+        let mut bars = vec![(r.enc, "#3b7dd8", "enc"), (r.dec, "#e08a1e", "dec")];
+        if let Some(Ok((e, d))) = r.kernel {
+            bars.push((e, "#2a9d5c", "kernel enc"));
+            bars.push((d, "#b5473a", "kernel dec"));
+        }
+        for (j, (v, color, name)) in bars.iter().enumerate() {
             let by = y + j as f64 * (bar_h + 2.0);
             s.push_str(&format!(
                 "<rect x=\"{label_w}\" y=\"{by:.0}\" width=\"{:.1}\" height=\"{bar_h}\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.0}\">{name} {v:.0} MiB/s</text>\n",
@@ -139,6 +171,17 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         .build()?;
     // Large enough for the engine to spread over threads when asked.
     let mut buf = vec![0x5au8; if threads > 1 { 8 << 20 } else { 1 << 20 }];
+    // The kernel side: a dm control handle, or the reason there is none.
+    let ctl = if a.kernel {
+        Some(crate::cli::kernel::host_has_dm().and_then(|_| {
+            dm::Control::open().map_err(|e| format!("opening /dev/mapper/control: {e}"))
+        }))
+    } else {
+        None
+    };
+    if let Some(Err(why)) = &ctl {
+        eprintln!("dmch bench: kernel: not measured: {why}");
+    }
     let mut rows = Vec::new();
     let tty = std::io::stderr().is_terminal() && !a.json;
     for (i, (spec, bits)) in list.iter().enumerate() {
@@ -152,7 +195,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             let _ = std::io::stderr().flush();
         }
         let s = CipherSpec::parse(spec)?;
-        let key = Key::from_bytes(&vec![0x42u8; bits / 8]);
+        let raw_key = vec![0x42u8; bits / 8];
+        let key = Key::from_bytes(&raw_key);
         let g = Geometry {
             sector_size: a.sector_size,
             ..Geometry::default()
@@ -165,11 +209,23 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
                 measure(&e, &mut buf, false, a.seconds)?,
             ))
         })?;
+        let kernel = ctl.as_ref().map(|c| match c {
+            Ok(ctl) => kbench::measure(ctl, spec, &raw_key, a.sector_size, a.seconds)
+                .map(|t| (t.encrypt, t.decrypt))
+                .map_err(|e| e.to_string()),
+            Err(why) => Err(why.clone()),
+        });
+        if let Some(Err(why)) = &kernel
+            && ctl.as_ref().is_some_and(|c| c.is_ok())
+        {
+            eprintln!("dmch bench: kernel: {spec} ({bits} bits): {why}");
+        }
         rows.push(Row {
             spec: spec.clone(),
             bits: *bits,
             enc,
             dec,
+            kernel,
         });
     }
     if tty {
@@ -178,7 +234,18 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     if a.json {
         let v: Vec<_> = rows
             .iter()
-            .map(|r| json!({"spec": r.spec, "key_bits": r.bits, "sector_size": a.sector_size, "threads": threads, "encrypt_mib_s": r.enc, "decrypt_mib_s": r.dec}))
+            .map(|r| {
+                let mut v = json!({"spec": r.spec, "key_bits": r.bits, "sector_size": a.sector_size, "threads": threads, "encrypt_mib_s": r.enc, "decrypt_mib_s": r.dec});
+                match &r.kernel {
+                    Some(Ok((e, d))) => {
+                        v["kernel_encrypt_mib_s"] = json!(e);
+                        v["kernel_decrypt_mib_s"] = json!(d);
+                    }
+                    Some(Err(why)) => v["kernel_not_measured"] = json!(why),
+                    None => {}
+                }
+                v
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -186,15 +253,31 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             "# dmch reference engine, {}-byte sectors, {threads} thread(s)",
             a.sector_size
         );
-        println!(
+        match &ctl {
+            Some(Ok(_)) => println!(
+                "# kernel: the host's dm-crypt target over a tmpfs loop device, O_DIRECT, all cores"
+            ),
+            Some(Err(why)) => println!("# kernel: not measured: {why}"),
+            None => {}
+        }
+        print!(
             "{:>32} {:>8} {:>14} {:>14}",
             "spec", "key", "encryption", "decryption"
         );
+        if ctl.is_some() {
+            print!(" {:>14} {:>14}", "kernel enc", "kernel dec");
+        }
+        println!();
         for r in &rows {
-            println!(
+            print!(
                 "{:>32} {:>4}b {:>9.1} MiB/s {:>9.1} MiB/s",
                 r.spec, r.bits, r.enc, r.dec
             );
+            if ctl.is_some() {
+                let (e, d) = r.kernel_cells();
+                print!(" {e:>14} {d:>14}");
+            }
+            println!();
         }
     }
     if let Some(p) = &a.plot {

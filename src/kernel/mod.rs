@@ -7,6 +7,7 @@
 //! ciphertext. Only digests and per-sector excerpts leave the kernel side,
 //! which keeps the serial console of a guest fast.
 
+pub mod bench;
 pub mod dm;
 pub mod guest;
 pub mod loopdev;

@@ -243,4 +243,31 @@ pub fn run() {
     check("the first mapping survives", still, "");
     dmch(&["remove", "t1"], b"");
     clean("taken name");
+
+    // dmch bench --kernel measures the real target and leaves nothing behind.
+    let (c, out, e) = dmch(
+        &[
+            "bench",
+            "--kernel",
+            "--spec",
+            "aes-xts-plain64:256",
+            "--sector-size",
+            "512",
+            "--seconds",
+            "0.05",
+            "--json",
+        ],
+        b"",
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+    let positive = |r: &serde_json::Value, k: &str| r[k].as_f64().is_some_and(|v| v > 0.0);
+    check(
+        "bench --kernel measures the real target",
+        c == 0
+            && rows.len() == 1
+            && positive(&rows[0], "kernel_encrypt_mib_s")
+            && positive(&rows[0], "kernel_decrypt_mib_s"),
+        &format!("{out}{e}"),
+    );
+    clean("bench --kernel");
 }
