@@ -32,6 +32,13 @@ pub trait BlockCipher: Send + Sync {
         false
     }
 
+    /// Fused XTS over whole blocks: whiten block i with `T * x^i` in
+    /// GF(2^128) (T = `tweak`, little-endian), leaving `T * x^n` in `tweak`.
+    /// `false`: no fused path, the mode computes the tweaks itself.
+    fn xts_blocks(&self, _tweak: &mut [u8; 16], _data: &mut [u8], _enc: bool) -> bool {
+        false
+    }
+
     /// Fused CBC decryption of whole blocks, `chain` holding the previous
     /// ciphertext block in and the last one out. `false`: no fused path.
     fn cbc_decrypt_blocks(&self, _chain: &mut [u8], _data: &mut [u8]) -> bool {
