@@ -2,8 +2,13 @@
 //!
 //! Modes hand a cipher many blocks per call (`encrypt_blocks`): per-block calls
 //! into the RustCrypto crates are an order of magnitude slower (see README,
-//! "Performance"). The registry maps kernel algorithm names to constructors
-//! and to the key lengths the kernel's `setkey` accepts.
+//! "Performance"). Optional hooks let a SIMD cipher fuse a mode's whitening
+//! or chaining into its own loop; a mode falls back to its generic code when
+//! a hook returns `false`. Where the crates were slow we have our own
+//! implementations (aes, serpent, des, twofish, camellia, blowfish), each
+//! tested against the crate it replaces, which stays as the fallback on CPUs
+//! without the features used. The registry maps kernel algorithm names to
+//! constructors and to the key lengths the kernel's `setkey` accepts.
 
 mod adapter;
 mod aes;
