@@ -78,3 +78,18 @@ fn a_malformed_vector_file_names_file_and_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("bad.vec:4: unknown field 'bogus'"), "{err}");
 }
+
+/// With the SIMD implementations turned off the crate fallbacks (what a CPU
+/// without AVX-512 runs) must pass every shipped vector too.
+#[test]
+fn portable_fallbacks_pass_every_vector() {
+    let out = Command::new(DMCH)
+        .args(["check", "--json", "--no-kernel"])
+        .env("DMCH_PORTABLE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reference"]["failed"], 0);
+    assert!(v["reference"]["cases"].as_u64().unwrap() >= 1700);
+}

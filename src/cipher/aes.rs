@@ -212,7 +212,8 @@ mod simd {
     use core::arch::x86_64::*;
 
     pub(super) fn available() -> bool {
-        std::is_x86_feature_detected!("aes")
+        crate::cipher::simd_allowed()
+            && std::is_x86_feature_detected!("aes")
             && std::is_x86_feature_detected!("vaes")
             && std::is_x86_feature_detected!("vpclmulqdq")
             && std::is_x86_feature_detected!("avx512f")

@@ -359,7 +359,8 @@ mod simd {
     pub(super) const GROUP: usize = 512;
 
     pub(super) fn available() -> bool {
-        std::is_x86_feature_detected!("avx512f")
+        crate::cipher::simd_allowed()
+            && std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vbmi")
             && std::is_x86_feature_detected!("gfni")

@@ -159,7 +159,7 @@ mod simd {
     pub(super) const GROUP: usize = 256;
 
     pub(super) fn available() -> bool {
-        std::is_x86_feature_detected!("avx512f")
+        crate::cipher::simd_allowed() && std::is_x86_feature_detected!("avx512f")
     }
 
     type X = [__m512i; 4];
