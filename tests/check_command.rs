@@ -88,7 +88,11 @@ fn portable_fallbacks_pass_every_vector() {
         .env("DMCH_PORTABLE", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reference"]["failed"], 0);
     assert!(v["reference"]["cases"].as_u64().unwrap() >= 1700);

@@ -155,8 +155,10 @@ impl BlockCipher for Aes {
         if self.portable.is_some() {
             return false;
         }
+        // The SIMD loop reads whitening as far as data reaches.
+        assert!(whitening.len() >= data.len(), "whitening shorter than data");
         let keys = if enc { &self.enc } else { &self.dec };
-        // SAFETY: as above.
+        // SAFETY: as above; lengths checked.
         unsafe { simd::xex(keys, self.rounds, data, Some(whitening), enc) };
         true
     }
@@ -175,7 +177,8 @@ impl BlockCipher for Aes {
         if self.portable.is_some() {
             return false;
         }
-        // SAFETY: as above.
+        assert!(chain.len() >= 16, "CBC chain shorter than a block");
+        // SAFETY: as above; the chain block is there.
         unsafe { simd::cbc_decrypt(&self.dec, self.rounds, chain, data) };
         true
     }
@@ -312,10 +315,7 @@ mod simd {
         unsafe {
             let k = wide_keys(keys, R);
             let p = data.as_mut_ptr() as *mut __m512i;
-            let wp = w.map(|w| {
-                debug_assert!(w.len() >= data.len());
-                w.as_ptr() as *const __m512i
-            });
+            let wp = w.map(|w| w.as_ptr() as *const __m512i);
             let whiten = |x: &mut [__m512i], at: usize| {
                 if let Some(wp) = wp {
                     for (j, v) in x.iter_mut().enumerate() {
