@@ -8,25 +8,25 @@
 //! C_R = C_M - H(T, C_L). Subkeys K_E, K_T, K_M come from XChaCha(K, 1 | 0...).
 //! The Poly1305 used here is the bare evaluation (no final "+ s").
 
+mod nh;
+mod poly1305;
+
 use super::Mode;
 use crate::cipher::BlockCipher;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use chacha20::{XChaCha12, XChaCha20};
-use poly1305::Poly1305;
-use universal_hash::{KeyInit, UniversalHash};
+use nh::{KEY_WORDS as NH_KEY_WORDS, MESSAGE_BYTES as NH_MESSAGE_BYTES, nh};
 use zeroize::Zeroizing;
 
 pub(super) const TWEAK_SIZE: usize = 32;
-const NH_MESSAGE_BYTES: usize = 1024;
-const NH_KEY_WORDS: usize = NH_MESSAGE_BYTES / 4 + 4 * 3;
 const DERIVED: usize = 32 + 16 + 16 + NH_KEY_WORDS * 4;
 
 pub(super) struct Adiantum {
     rounds: u8,
     key: Zeroizing<[u8; 32]>,
     block: Box<dyn BlockCipher>,
-    header_key: Zeroizing<[u8; 16]>,
-    poly_key: Zeroizing<[u8; 16]>,
+    header_key: poly1305::Key,
+    poly_key: poly1305::Key,
     nh_key: Zeroizing<[u32; NH_KEY_WORDS]>,
 }
 
@@ -35,46 +35,6 @@ fn xchacha(rounds: u8, key: &[u8; 32], nonce: &[u8; 24], data: &mut [u8]) {
         12 => XChaCha12::new(key.into(), nonce.into()).apply_keystream(data),
         _ => XChaCha20::new(key.into(), nonce.into()).apply_keystream(data),
     }
-}
-
-/// Poly1305 keyed with r only (s = 0), for the bare polynomial evaluation.
-fn poly(r: &[u8; 16]) -> Poly1305 {
-    let mut k = Zeroizing::new([0u8; 32]);
-    k[..16].copy_from_slice(r);
-    Poly1305::new((&*k).into())
-}
-
-fn poly_update(p: &mut Poly1305, data: &[u8]) {
-    let (blocks, rest) = poly1305::Block::slice_as_chunks(data);
-    debug_assert!(rest.is_empty());
-    p.update(blocks);
-}
-
-/// NH over one chunk (a multiple of 16 bytes, at most 1024): four passes,
-/// each a sum of 32x32->64-bit products of (message + key) words.
-fn nh(key: &[u32; NH_KEY_WORDS], msg: &[u8]) -> [u8; 32] {
-    let mut sums = [0u64; 4];
-    for (i, unit) in msg.chunks_exact(16).enumerate() {
-        let m: [u32; 4] = core::array::from_fn(|j| {
-            u32::from_le_bytes(unit[4 * j..4 * j + 4].try_into().unwrap())
-        });
-        let k = &key[4 * i..];
-        for (p, sum) in sums.iter_mut().enumerate() {
-            let k = &k[4 * p..];
-            *sum = sum
-                .wrapping_add(
-                    u64::from(m[0].wrapping_add(k[0])) * u64::from(m[2].wrapping_add(k[2])),
-                )
-                .wrapping_add(
-                    u64::from(m[1].wrapping_add(k[1])) * u64::from(m[3].wrapping_add(k[3])),
-                );
-        }
-    }
-    let mut out = [0u8; 32];
-    for (o, s) in out.chunks_exact_mut(8).zip(sums) {
-        o.copy_from_slice(&s.to_le_bytes());
-    }
-    out
 }
 
 impl Adiantum {
@@ -89,10 +49,8 @@ impl Adiantum {
         let mut nonce = [0u8; 24];
         nonce[0] = 1;
         xchacha(rounds, &k, &nonce, &mut derived[..]);
-        let mut header_key = Zeroizing::new([0u8; 16]);
-        header_key.copy_from_slice(&derived[32..48]);
-        let mut poly_key = Zeroizing::new([0u8; 16]);
-        poly_key.copy_from_slice(&derived[48..64]);
+        let header_key = poly1305::Key::new(derived[32..48].try_into().unwrap());
+        let poly_key = poly1305::Key::new(derived[48..64].try_into().unwrap());
         let mut nh_key = Zeroizing::new([0u32; NH_KEY_WORDS]);
         for (w, c) in nh_key.iter_mut().zip(derived[64..].chunks_exact(4)) {
             *w = u32::from_le_bytes(c.try_into().unwrap());
@@ -112,11 +70,9 @@ impl Adiantum {
         let mut header = [0u8; 16 + TWEAK_SIZE];
         header[..8].copy_from_slice(&(msg.len() as u64 * 8).to_le_bytes());
         header[16..].copy_from_slice(&tweak[..TWEAK_SIZE]);
-        let mut h = poly(&self.header_key);
-        poly_update(&mut h, &header);
-        let h = u128::from_le_bytes(h.finalize().into());
+        let h = self.header_key.eval(&header);
 
-        let mut m = poly(&self.poly_key);
+        let mut m = poly1305::State::default();
         for chunk in msg.chunks(NH_MESSAGE_BYTES) {
             let out = if chunk.len() % 16 == 0 {
                 nh(&self.nh_key, chunk)
@@ -126,10 +82,9 @@ impl Adiantum {
                 pad[..chunk.len()].copy_from_slice(chunk);
                 nh(&self.nh_key, &pad[..chunk.len().div_ceil(16) * 16])
             };
-            poly_update(&mut m, &out);
+            self.poly_key.update(&mut m, &out);
         }
-        let m = u128::from_le_bytes(m.finalize().into());
-        h.wrapping_add(m)
+        h.wrapping_add(m.finish())
     }
 
     fn stream(&self, c_m: &[u8; 16], data: &mut [u8]) {
