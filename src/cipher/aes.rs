@@ -534,16 +534,8 @@ mod simd {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{assert_matches, hex, rand_bytes, xor};
     use super::*;
-
-    fn rand_bytes(seed: &mut u64, out: &mut [u8]) {
-        for b in out {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            *b = (*seed >> 56) as u8;
-        }
-    }
 
     /// FIPS-197 appendix C: one block per key size.
     #[test]
@@ -572,17 +564,6 @@ mod tests {
         }
     }
 
-    fn xor(a: &mut [u8], b: &[u8]) {
-        a.iter_mut().zip(b).for_each(|(x, y)| *x ^= y);
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     /// Plain, XEX and CBC paths against the crate for every key size and
     /// lengths that leave every kind of tail.
     #[test]
@@ -602,12 +583,7 @@ mod tests {
                 let ours = Aes::new(&key);
                 let peer = Aes::portable(&key);
 
-                let (mut a, mut b) = (data.clone(), data.clone());
-                ours.encrypt_blocks(&mut a);
-                peer.encrypt_blocks(&mut b);
-                assert_eq!(a, b, "encrypt, key {klen}, {blocks} blocks");
-                ours.decrypt_blocks(&mut a);
-                assert_eq!(a, data, "decrypt, key {klen}, {blocks} blocks");
+                assert_matches(&ours, &peer, &data, &format!("key {klen}, {blocks} blocks"));
 
                 for enc in [true, false] {
                     let mut a = data.clone();

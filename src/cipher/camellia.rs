@@ -267,13 +267,13 @@ impl Camellia {
     }
 
     fn run(sk: &Subkeys, data: &mut [u8]) {
-        let mut wide = data.chunks_exact_mut(16 * WIDE);
-        for c in &mut wide {
-            Self::run_n::<WIDE>(sk, c);
-        }
-        for b in wide.into_remainder().chunks_exact_mut(16) {
-            Self::run_n::<1>(sk, b);
-        }
+        super::interleaved(
+            data,
+            16 * WIDE,
+            16,
+            |c| Self::run_n::<WIDE>(sk, c),
+            |b| Self::run_n::<1>(sk, b),
+        );
     }
 }
 
@@ -291,14 +291,8 @@ impl BlockCipher for Camellia {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{assert_matches, hex};
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     /// RFC 3713 appendix A.
     #[test]
@@ -339,12 +333,12 @@ mod tests {
             };
             for blocks in [1, WIDE - 1, WIDE, WIDE + 1, 3 * WIDE + 3] {
                 let plain: Vec<u8> = (0..16 * blocks).map(|i| (i * 13 + klen) as u8).collect();
-                let (mut a, mut b) = (plain.clone(), plain.clone());
-                ours.encrypt_blocks(&mut a);
-                peer.encrypt_blocks(&mut b);
-                assert_eq!(a, b, "key {klen}, {blocks} blocks");
-                ours.decrypt_blocks(&mut a);
-                assert_eq!(a, plain, "key {klen}, {blocks} blocks");
+                assert_matches(
+                    &ours,
+                    &*peer,
+                    &plain,
+                    &format!("key {klen}, {blocks} blocks"),
+                );
             }
         }
     }

@@ -272,22 +272,9 @@ impl Des {
             };
         }
         let keys = if enc { &self.enc } else { &self.dec };
+        // SAFETY: `portable` is None only when simd::available().
         #[cfg(target_arch = "x86_64")]
-        {
-            let mut groups = data.chunks_exact_mut(simd::GROUP);
-            for g in &mut groups {
-                // SAFETY: `portable` is None only when simd::available().
-                unsafe { simd::run64(keys, g.try_into().unwrap()) };
-            }
-            let rest = groups.into_remainder();
-            if !rest.is_empty() {
-                let mut buf = Zeroizing::new([0u8; simd::GROUP]);
-                buf[..rest.len()].copy_from_slice(rest);
-                // SAFETY: as above.
-                unsafe { simd::run64(keys, &mut buf) };
-                rest.copy_from_slice(&buf[..rest.len()]);
-            }
-        }
+        super::in_groups::<{ simd::GROUP }>(data, |g| unsafe { simd::run64(keys, g) });
         #[cfg(not(target_arch = "x86_64"))]
         let _ = keys;
     }
@@ -577,16 +564,8 @@ mod simd {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{assert_matches, rand_bytes};
     use super::*;
-
-    fn rand_bytes(seed: &mut u64, out: &mut [u8]) {
-        for b in out {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            *b = (*seed >> 56) as u8;
-        }
-    }
 
     /// Standard bit numbering: bit 1 is the MSB of byte 0.
     fn permute(block: u64, table: &[u8]) -> u64 {
@@ -646,12 +625,12 @@ mod tests {
                     super::super::adapter::keyed::<des::TdesEde3>(&key)
                 };
                 for ours in [Des::new(&key), Des::portable(&key)] {
-                    let (mut a, mut b) = (data.clone(), data.clone());
-                    ours.encrypt_blocks(&mut a);
-                    peer.encrypt_blocks(&mut b);
-                    assert_eq!(a, b, "encrypt, key {klen}, {blocks} blocks");
-                    ours.decrypt_blocks(&mut a);
-                    assert_eq!(a, data, "decrypt, key {klen}, {blocks} blocks");
+                    assert_matches(
+                        &ours,
+                        &*peer,
+                        &data,
+                        &format!("key {klen}, {blocks} blocks"),
+                    );
                 }
             }
         }

@@ -17,6 +17,8 @@ mod camellia;
 mod des;
 mod registry;
 mod serpent;
+#[cfg(test)]
+mod testing;
 mod twofish;
 
 pub use registry::{CipherInfo, lookup, names};
@@ -57,5 +59,40 @@ pub trait BlockCipher: Send + Sync {
     /// ciphertext block in and the last one out. `false`: no fused path.
     fn cbc_decrypt_blocks(&self, _chain: &mut [u8], _data: &mut [u8]) -> bool {
         false
+    }
+}
+
+/// Run `wide` over whole runs of `run_bytes` and `one` over each `bs`-byte
+/// block left: the split the interleaved table-driven ciphers share.
+fn interleaved(
+    data: &mut [u8],
+    run_bytes: usize,
+    bs: usize,
+    mut wide: impl FnMut(&mut [u8]),
+    mut one: impl FnMut(&mut [u8]),
+) {
+    let mut runs = data.chunks_exact_mut(run_bytes);
+    for r in &mut runs {
+        wide(r);
+    }
+    for b in runs.into_remainder().chunks_exact_mut(bs) {
+        one(b);
+    }
+}
+
+/// Run `f` over groups of `G` bytes; a short last group goes through a
+/// zero-padded buffer, wiped afterwards, so SIMD code sees whole groups.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn in_groups<const G: usize>(data: &mut [u8], mut f: impl FnMut(&mut [u8; G])) {
+    let mut groups = data.chunks_exact_mut(G);
+    for g in &mut groups {
+        f(g.try_into().expect("chunks_exact gives whole groups"));
+    }
+    let rest = groups.into_remainder();
+    if !rest.is_empty() {
+        let mut buf = zeroize::Zeroizing::new([0u8; G]);
+        buf[..rest.len()].copy_from_slice(rest);
+        f(&mut buf);
+        rest.copy_from_slice(&buf[..rest.len()]);
     }
 }

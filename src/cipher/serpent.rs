@@ -112,22 +112,9 @@ impl Serpent {
                 p.decrypt_blocks(data)
             };
         }
+        // SAFETY: `portable` is None only when simd::available().
         #[cfg(target_arch = "x86_64")]
-        {
-            let mut groups = data.chunks_exact_mut(simd::GROUP);
-            for g in &mut groups {
-                // SAFETY: `portable` is None only when simd::available().
-                unsafe { simd::run16(&self.keys, g.try_into().unwrap(), enc) };
-            }
-            let rest = groups.into_remainder();
-            if !rest.is_empty() {
-                let mut buf = Zeroizing::new([0u8; simd::GROUP]);
-                buf[..rest.len()].copy_from_slice(rest);
-                // SAFETY: as above.
-                unsafe { simd::run16(&self.keys, &mut buf, enc) };
-                rest.copy_from_slice(&buf[..rest.len()]);
-            }
-        }
+        super::in_groups::<{ simd::GROUP }>(data, |g| unsafe { simd::run16(&self.keys, g, enc) });
     }
 }
 
@@ -389,16 +376,8 @@ mod simd {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{assert_matches, rand_bytes};
     use super::*;
-
-    fn rand_bytes(seed: &mut u64, out: &mut [u8]) {
-        for b in out {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            *b = (*seed >> 56) as u8;
-        }
-    }
 
     #[test]
     fn inverse_sboxes_invert() {
@@ -423,12 +402,7 @@ mod tests {
             rand_bytes(&mut seed, &mut data);
             let peer = super::super::adapter::keyed::<serpent::Serpent>(&key[..]);
             for ours in [Serpent::new(&key), Serpent::portable(&key)] {
-                let (mut a, mut b) = (data.clone(), data.clone());
-                ours.encrypt_blocks(&mut a);
-                peer.encrypt_blocks(&mut b);
-                assert_eq!(a, b, "encrypt, {len} bytes");
-                ours.decrypt_blocks(&mut a);
-                assert_eq!(a, data, "decrypt, {len} bytes");
+                assert_matches(&ours, &*peer, &data, &format!("{len} bytes"));
             }
         }
     }

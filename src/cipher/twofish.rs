@@ -246,22 +246,22 @@ impl BlockCipher for Twofish {
         16
     }
     fn encrypt_blocks(&self, data: &mut [u8]) {
-        let mut wide = data.chunks_exact_mut(16 * WIDE);
-        for c in &mut wide {
-            self.encrypt_n::<WIDE>(c);
-        }
-        for b in wide.into_remainder().chunks_exact_mut(16) {
-            self.encrypt_n::<1>(b);
-        }
+        super::interleaved(
+            data,
+            16 * WIDE,
+            16,
+            |c| self.encrypt_n::<WIDE>(c),
+            |b| self.encrypt_n::<1>(b),
+        );
     }
     fn decrypt_blocks(&self, data: &mut [u8]) {
-        let mut wide = data.chunks_exact_mut(16 * WIDE);
-        for c in &mut wide {
-            self.decrypt_n::<WIDE>(c);
-        }
-        for b in wide.into_remainder().chunks_exact_mut(16) {
-            self.decrypt_n::<1>(b);
-        }
+        super::interleaved(
+            data,
+            16 * WIDE,
+            16,
+            |c| self.decrypt_n::<WIDE>(c),
+            |b| self.decrypt_n::<1>(b),
+        );
     }
 }
 
