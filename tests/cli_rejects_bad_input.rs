@@ -267,6 +267,11 @@ fn catalogue() -> Vec<(&'static str, &'static str, Vec<String>)> {
             "invalid value",
             enc("aes-cbc-plain64", K16, &["--iv-offset=-1"]),
         ),
+        (
+            "thread count not a number",
+            "invalid value 'many' for '--threads",
+            enc("aes-cbc-plain64", K16, &["--threads", "many"]),
+        ),
         // tables
         (
             "table with too few fields",
