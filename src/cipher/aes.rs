@@ -590,11 +590,7 @@ mod tests {
                     if ours.xex_blocks(&mut a, &w, enc) {
                         let mut b = data.clone();
                         xor(&mut b, &w);
-                        if enc {
-                            peer.encrypt_blocks(&mut b)
-                        } else {
-                            peer.decrypt_blocks(&mut b)
-                        }
+                        peer.crypt_blocks(&mut b, enc);
                         xor(&mut b, &w);
                         assert_eq!(a, b, "xex enc={enc}, key {klen}, {blocks} blocks");
                     }
@@ -644,11 +640,7 @@ mod tests {
                     let mut b = data.clone();
                     for blk in b.chunks_exact_mut(16) {
                         xor(blk, &tv.to_le_bytes());
-                        if enc {
-                            peer.encrypt_blocks(blk)
-                        } else {
-                            peer.decrypt_blocks(blk)
-                        }
+                        peer.crypt_blocks(blk, enc);
                         xor(blk, &tv.to_le_bytes());
                         tv = (tv << 1) ^ ((tv >> 127) * 0x87);
                     }

@@ -265,11 +265,7 @@ impl Des {
 
     fn run(&self, data: &mut [u8], enc: bool) {
         if let Some(p) = &self.portable {
-            return if enc {
-                p.encrypt_blocks(data)
-            } else {
-                p.decrypt_blocks(data)
-            };
+            return p.crypt_blocks(data, enc);
         }
         let keys = if enc { &self.enc } else { &self.dec };
         // SAFETY: `portable` is None only when simd::available().

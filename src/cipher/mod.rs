@@ -41,6 +41,15 @@ pub trait BlockCipher: Send + Sync {
     /// Decrypt `data` in place; its length is a multiple of the block size.
     fn decrypt_blocks(&self, data: &mut [u8]);
 
+    /// Encrypt (`enc`) or decrypt `data` in place.
+    fn crypt_blocks(&self, data: &mut [u8], enc: bool) {
+        if enc {
+            self.encrypt_blocks(data)
+        } else {
+            self.decrypt_blocks(data)
+        }
+    }
+
     /// Fused XEX step, `data[i] = E(data[i] ^ w[i]) ^ w[i]` (or with D), as
     /// XTS and LRW whiten blocks. `false`: no fused path, the mode does the
     /// three passes itself.

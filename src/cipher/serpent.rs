@@ -106,11 +106,7 @@ impl Serpent {
 
     fn run(&self, data: &mut [u8], enc: bool) {
         if let Some(p) = &self.portable {
-            return if enc {
-                p.encrypt_blocks(data)
-            } else {
-                p.decrypt_blocks(data)
-            };
+            return p.crypt_blocks(data, enc);
         }
         // SAFETY: `portable` is None only when simd::available().
         #[cfg(target_arch = "x86_64")]

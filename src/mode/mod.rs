@@ -272,11 +272,7 @@ fn whitened(cipher: &dyn BlockCipher, tweaks: &[u8], data: &mut [u8], enc: bool)
         return;
     }
     xor_in_place(data, tweaks);
-    if enc {
-        cipher.encrypt_blocks(data);
-    } else {
-        cipher.decrypt_blocks(data);
-    }
+    cipher.crypt_blocks(data, enc);
     xor_in_place(data, tweaks);
 }
 
