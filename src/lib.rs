@@ -1,7 +1,10 @@
 pub mod cipher;
+pub mod cpu;
+pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod hash;
+pub mod interrupt;
 pub mod iv;
 pub mod kernel;
 pub mod key;

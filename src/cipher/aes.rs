@@ -215,12 +215,7 @@ mod simd {
     use core::arch::x86_64::*;
 
     pub(super) fn available() -> bool {
-        crate::cipher::simd_allowed()
-            && std::is_x86_feature_detected!("aes")
-            && std::is_x86_feature_detected!("vaes")
-            && std::is_x86_feature_detected!("vpclmulqdq")
-            && std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
+        crate::cpu::simd_for("aes")
     }
 
     /// Decryption keys: reversed, InvMixColumns on the inner ones.

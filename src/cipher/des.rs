@@ -342,11 +342,7 @@ mod simd {
     pub(super) const GROUP: usize = 512;
 
     pub(super) fn available() -> bool {
-        crate::cipher::simd_allowed()
-            && std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vbmi")
-            && std::is_x86_feature_detected!("gfni")
+        crate::cpu::simd_for("des")
     }
 
     type Regs = [__m512i; 8];

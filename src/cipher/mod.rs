@@ -23,15 +23,6 @@ mod twofish;
 
 pub use registry::{CipherInfo, lookup, names};
 
-/// `DMCH_PORTABLE=1` turns the SIMD implementations off, so the fallback
-/// paths (the crates) can be run over every vector on a machine that has
-/// the features (`ci/test.sh` does).
-pub(crate) fn simd_allowed() -> bool {
-    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ALLOWED
-        .get_or_init(|| std::env::var_os("DMCH_PORTABLE").is_none_or(|v| v.is_empty() || v == "0"))
-}
-
 /// A keyed block cipher working in place on whole blocks.
 pub trait BlockCipher: Send + Sync {
     /// Block size in bytes (8 or 16; 1 for cipher_null).

@@ -142,7 +142,7 @@ mod simd {
     pub(super) const GROUP: usize = 256;
 
     pub(super) fn available() -> bool {
-        crate::cipher::simd_allowed() && std::is_x86_feature_detected!("avx512f")
+        crate::cpu::simd_for("serpent")
     }
 
     type X = [__m512i; 4];

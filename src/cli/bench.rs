@@ -7,7 +7,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use dmcrypt_harness::engine::{Geometry, SectorCrypt};
-use dmcrypt_harness::kernel::{bench as kbench, dm};
+use dmcrypt_harness::kernel::bench as kbench;
 use dmcrypt_harness::key::Key;
 use dmcrypt_harness::spec::CipherSpec;
 use serde_json::json;
@@ -173,9 +173,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let mut buf = vec![0x5au8; if threads > 1 { 8 << 20 } else { 1 << 20 }];
     // The kernel side: a dm control handle, or the reason there is none.
     let ctl = if a.kernel {
-        Some(crate::cli::kernel::host_has_dm().and_then(|_| {
-            dm::Control::open().map_err(|e| format!("opening /dev/mapper/control: {e}"))
-        }))
+        Some(dmcrypt_harness::kernel::probe::control().map_err(|e| e.0))
     } else {
         None
     };

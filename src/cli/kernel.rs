@@ -19,10 +19,9 @@ pub enum Backend {
     Vm,
 }
 
-#[derive(Args, Clone)]
-pub struct KernelArgs {
-    #[arg(long, value_enum, default_value = "auto")]
-    backend: Backend,
+/// Where guest kernels come from (repeatable, in any mix).
+#[derive(Args, Clone, Default)]
+pub struct KernelSources {
     /// Guest kernel: debian:5.10, debian:6.1 or debian:6.12 (repeatable).
     #[arg(long = "kernel", value_name = "SOURCE")]
     kernels: Vec<KernelSource>,
@@ -35,6 +34,29 @@ pub struct KernelArgs {
     /// lib/modules/<version> of --kernel-image (after modules_install).
     #[arg(long, value_name = "DIR", requires = "kernel_image")]
     modules: Option<PathBuf>,
+}
+
+impl KernelSources {
+    /// Every source named, in order: Debian kernels, .debs, an own image.
+    pub fn list(&self) -> Vec<KernelSource> {
+        let mut sources = self.kernels.clone();
+        sources.extend(self.debs.iter().cloned().map(KernelSource::Deb));
+        if let (Some(b), Some(m)) = (&self.kernel_image, &self.modules) {
+            sources.push(KernelSource::Image {
+                bzimage: b.clone(),
+                modules: m.clone(),
+            });
+        }
+        sources
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct KernelArgs {
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
+    #[command(flatten)]
+    sources: KernelSources,
     /// Run only shard K of N of the matrix (e.g. 2/4).
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
@@ -80,10 +102,10 @@ impl KernelArgs {
     pub fn for_check(kernels: Vec<KernelSource>) -> Self {
         KernelArgs {
             backend: Backend::Auto,
-            kernels,
-            debs: Vec::new(),
-            kernel_image: None,
-            modules: None,
+            sources: KernelSources {
+                kernels,
+                ..Default::default()
+            },
             shard: None,
             timeout: 600,
         }
@@ -102,39 +124,21 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
     Ok((k, n))
 }
 
+/// The host's device-mapper, asked of the kernel (see `kernel::probe`).
 pub fn host_has_dm() -> Result<(), String> {
-    if !Path::new("/dev/mapper/control").exists() {
-        return Err("/dev/mapper/control is missing (no device-mapper in this kernel)".into());
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("not running as root".into());
-    }
-    Ok(())
-}
-
-/// Set by SIGINT/SIGTERM: the host run stops after the case in progress,
-/// whose mapping and loop device are always removed.
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    kernel::probe::host_dm().map(|_| ()).map_err(|e| e.0)
 }
 
 fn run_host(cases: &[Case]) -> Result<KernelRun> {
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
-    let ctl = kernel::dm::Control::open().context("opening /dev/mapper/control")?;
+    dmcrypt_harness::interrupt::install();
+    let ctl = kernel::probe::control().map_err(|why| anyhow::anyhow!("host backend: {why}"))?;
     let dir = tempfile::tempdir().context("creating a directory for backing files")?;
     let started = Instant::now();
     let mut results = BTreeMap::new();
     let pid = std::process::id();
     let rig = kernel::Rig::new(dir.path(), "backing", cases).context("setting up a loop device")?;
     for (i, c) in cases.iter().enumerate() {
-        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        if dmcrypt_harness::interrupt::requested() {
             // Dropping the rig detaches the loop device.
             bail!("interrupted after {i} cases; every mapping and loop device was removed");
         }
@@ -154,8 +158,19 @@ fn run_host(cases: &[Case]) -> Result<KernelRun> {
     })
 }
 
+/// Boot a guest, telling the user once if KVM was given up for TCG.
+fn boot(k: &PreparedKernel, initrd: &Path, timeout: u64) -> Result<vm::GuestRun> {
+    dmcrypt_harness::interrupt::install();
+    let run = vm::run(k, initrd, Duration::from_secs(timeout))
+        .with_context(|| format!("booting {}", k.label))?;
+    if let Some(note) = &run.accel_note {
+        eprintln!("dmch: {note}");
+    }
+    Ok(run)
+}
+
 fn run_vm(k: &PreparedKernel, cases: &[Case], timeout: u64) -> Result<KernelRun> {
-    let dir = tempfile::tempdir().context("creating a work directory")?;
+    let dir = vm::work_dir()?;
     let initrd = dir.path().join("initrd.cpio");
     vm::build_initramfs(k, cases, &initrd)
         .with_context(|| format!("building the initramfs for {}", k.label))?;
@@ -163,12 +178,11 @@ fn run_vm(k: &PreparedKernel, cases: &[Case], timeout: u64) -> Result<KernelRun>
     if let Some(keep) = std::env::var_os("DMCH_KEEP_INITRD") {
         std::fs::copy(&initrd, &keep).context("copying the initramfs to DMCH_KEEP_INITRD")?;
     }
-    let run = vm::run(k, &initrd, Duration::from_secs(timeout))
-        .with_context(|| format!("booting {}", k.label))?;
+    let run = boot(k, &initrd, timeout)?;
     Ok(KernelRun {
         label: k.label.clone(),
         release: run.kernel_release,
-        backend: format!("vm ({})", run.accel),
+        backend: format!("vm ({})", run.accel.as_str()),
         elapsed: run.elapsed,
         results: run.results,
         algorithms: Some(
@@ -187,14 +201,7 @@ pub fn run_kernels(a: &KernelArgs) -> Result<(Vec<Case>, Vec<KernelRun>)> {
         let (k, n) = parse_shard(s)?;
         cases = matrix::shard(cases, k, n);
     }
-    let mut sources: Vec<KernelSource> = a.kernels.clone();
-    sources.extend(a.debs.iter().cloned().map(KernelSource::Deb));
-    if let (Some(b), Some(m)) = (&a.kernel_image, &a.modules) {
-        sources.push(KernelSource::Image {
-            bzimage: b.clone(),
-            modules: m.clone(),
-        });
-    }
+    let sources = a.sources.list();
     let backend = match a.backend {
         Backend::Auto if sources.is_empty() && host_has_dm().is_ok() => Backend::Host,
         Backend::Auto => Backend::Vm,
@@ -361,9 +368,8 @@ pub fn check(a: CheckArgs) -> Result<ExitCode> {
 
 #[derive(Args)]
 pub struct ScenarioArgs {
-    /// Guest kernel: debian:5.10, debian:6.1 or debian:6.12 (repeatable).
-    #[arg(long = "kernel", value_name = "SOURCE", required = true)]
-    kernels: Vec<KernelSource>,
+    #[command(flatten)]
+    sources: KernelSources,
     #[arg(long, value_name = "S", default_value_t = 600)]
     timeout: u64,
 }
@@ -371,14 +377,19 @@ pub struct ScenarioArgs {
 /// The real-setup scenario (create, remove, reload, resize, status, swap,
 /// failure paths) run by `dmch` itself inside a guest.
 pub fn setups(a: ScenarioArgs) -> Result<ExitCode> {
+    let sources = a.sources.list();
+    if sources.is_empty() {
+        bail!(
+            "name a guest kernel: --kernel debian:6.12, --kernel-deb FILE or --kernel-image BZIMAGE --modules DIR"
+        );
+    }
     let mut failed = false;
-    for s in &a.kernels {
+    for s in &sources {
         let k = vm::prepare(s).with_context(|| format!("preparing kernel {s:?}"))?;
-        let dir = tempfile::tempdir().context("creating a work directory")?;
+        let dir = vm::work_dir()?;
         let initrd = dir.path().join("initrd.cpio");
         vm::build_initramfs_with(&k, &[], true, &initrd).context("building the initramfs")?;
-        let run = vm::run(&k, &initrd, Duration::from_secs(a.timeout))
-            .with_context(|| format!("booting {}", k.label))?;
+        let run = boot(&k, &initrd, a.timeout)?;
         println!(
             "setups on kernel {} [{}], {:.1} s",
             run.kernel_release,

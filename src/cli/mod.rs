@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod doctor;
 mod kernel;
 mod offline;
 pub mod setup;
@@ -36,6 +37,9 @@ enum Command {
     Table(table::TableArgs),
     /// Throughput of the reference engine per spec (cryptsetup benchmark style).
     Bench(bench::BenchArgs),
+    /// What this machine offers (CPU, device-mapper, loop, QEMU/KVM, kernels)
+    /// and which path each job will take here.
+    Doctor(doctor::DoctorArgs),
     /// The real kernel as oracle.
     #[command(subcommand)]
     Kernel(KernelCommand),
@@ -65,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decrypt(a) => offline::run(a, false),
         Command::Table(a) => table::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Doctor(a) => doctor::run(a),
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
         Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
         Command::Vectors(VectorsCommand::Generate(a)) => kernel::generate(a),

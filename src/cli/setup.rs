@@ -438,7 +438,7 @@ fn create(o: &Opts, name: &str, device: &str) -> Result<()> {
     let ctl = if o.dry_run {
         None
     } else {
-        Some(Control::open().context("opening /dev/mapper/control")?)
+        Some(host_control()?)
     };
     if let Some(ctl) = &ctl
         && ctl.find(name)?.is_some()
@@ -541,7 +541,7 @@ fn swap_table(ctl: &Control, m: &Mapping, size: u64, params: &CryptParams, ro: b
 }
 
 fn status(name: &str) -> Result<()> {
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
+    let ctl = host_control()?;
     let (m, ro, len, p) = existing(&ctl, name)?;
     let g = p.geometry();
     println!("/dev/mapper/{name} is active.");
@@ -577,7 +577,7 @@ fn status(name: &str) -> Result<()> {
 }
 
 fn remove(name: &str) -> Result<()> {
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
+    let ctl = host_control()?;
     let (m, _) = ctl
         .find(name)?
         .ok_or_else(|| anyhow!("no mapping named {name}"))?;
@@ -587,7 +587,7 @@ fn remove(name: &str) -> Result<()> {
 }
 
 fn reload(o: &Opts, name: &str, device: Option<&str>) -> Result<()> {
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
+    let ctl = host_control()?;
     let (m, ro, _, old) = existing(&ctl, name)?;
     let device = device.unwrap_or(&old.device).to_string();
     let (_, hash, key_size) = defaults(o);
@@ -598,7 +598,7 @@ fn reload(o: &Opts, name: &str, device: Option<&str>) -> Result<()> {
 }
 
 fn resize(o: &Opts, name: &str) -> Result<()> {
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
+    let ctl = host_control()?;
     let (m, ro, _, p) = existing(&ctl, name)?;
     let size = match o.size {
         Some(s) => s,
@@ -650,4 +650,10 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         _ => unreachable!("checked by wants()"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The device-mapper control handle, or one line saying what the host lacks.
+fn host_control() -> Result<Control> {
+    dmcrypt_harness::kernel::probe::control()
+        .map_err(|why| anyhow!("this host cannot set up dm-crypt mappings: {why}"))
 }

@@ -14,12 +14,14 @@ const DM_NAME_LEN: usize = 128;
 const fn dm_iowr(nr: u64) -> u64 {
     (3 << 30) | ((DM_IOCTL_SIZE as u64) << 16) | (0xfd << 8) | nr
 }
+const DM_VERSION: u64 = dm_iowr(0);
 const DM_DEV_CREATE: u64 = dm_iowr(3);
 const DM_DEV_REMOVE: u64 = dm_iowr(4);
 const DM_DEV_SUSPEND: u64 = dm_iowr(6);
 const DM_DEV_STATUS: u64 = dm_iowr(7);
 const DM_TABLE_LOAD: u64 = dm_iowr(9);
 const DM_TABLE_STATUS: u64 = dm_iowr(12);
+const DM_LIST_VERSIONS: u64 = dm_iowr(13);
 
 const DM_READONLY_FLAG: u32 = 1 << 0;
 const DM_SUSPEND_FLAG: u32 = 1 << 1;
@@ -65,19 +67,67 @@ fn header(buf: &mut [u8], name: &str, flags: u32) {
     buf[48..48 + n].copy_from_slice(&name.as_bytes()[..n]);
 }
 
+/// The control node to open: `/dev/mapper/control`, or the path in
+/// `DMCH_DM_CONTROL` (tests point it at stand-ins: a regular file, a node
+/// with no driver behind it).
+pub fn control_path() -> std::path::PathBuf {
+    std::env::var_os("DMCH_DM_CONTROL")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| "/dev/mapper/control".into(), Into::into)
+}
+
+/// A kernel version triple, as device-mapper reports its own and its targets'.
+pub type Version = [u32; 3];
+
+fn read_version(b: &[u8]) -> Version {
+    let w = |i: usize| u32::from_ne_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
+    [w(0), w(1), w(2)]
+}
+
 impl Control {
     pub fn open() -> io::Result<Self> {
         OpenOptions::new()
             .read(true)
             .write(true)
-            .open("/dev/mapper/control")
-            .or_else(|_| {
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open("/dev/device-mapper")
-            })
+            .open(control_path())
             .map(Control)
+    }
+
+    /// DM_VERSION: the interface version of the kernel's device-mapper. A
+    /// control node left behind by a package, on a kernel without
+    /// device-mapper, opens (or not) but never answers this.
+    pub fn version(&self) -> io::Result<Version> {
+        let mut buf = vec![0u8; DM_IOCTL_SIZE];
+        header(&mut buf, "", 0);
+        self.ioctl(DM_VERSION, &mut buf)?;
+        Ok(read_version(&buf[0..12]))
+    }
+
+    /// DM_LIST_VERSIONS: the targets registered now (modules not yet
+    /// loaded are absent), with their versions.
+    pub fn targets(&self) -> io::Result<Vec<(String, Version)>> {
+        let mut buf = vec![0u8; 16384];
+        header(&mut buf, "", 0);
+        self.ioctl(DM_LIST_VERSIONS, &mut buf)?;
+        let start = u32::from_ne_bytes(buf[16..20].try_into().unwrap()) as usize;
+        let size = (u32::from_ne_bytes(buf[12..16].try_into().unwrap()) as usize).min(buf.len());
+        let mut out = Vec::new();
+        let mut at = start;
+        // struct dm_target_versions { u32 next; u32 version[3]; char name[]; }
+        while at + 16 < size {
+            let next = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
+            let name_end = buf[at + 16..size]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(size, |e| at + 16 + e);
+            let name = String::from_utf8_lossy(&buf[at + 16..name_end]).into_owned();
+            out.push((name, read_version(&buf[at + 4..at + 16])));
+            if next == 0 {
+                break;
+            }
+            at += next;
+        }
+        Ok(out)
     }
 
     fn ioctl(&self, req: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -222,5 +272,7 @@ mod tests {
         assert_eq!(super::DM_DEV_REMOVE, 0xc138_fd04);
         assert_eq!(super::DM_DEV_SUSPEND, 0xc138_fd06);
         assert_eq!(super::DM_TABLE_LOAD, 0xc138_fd09);
+        assert_eq!(super::DM_VERSION, 0xc138_fd00);
+        assert_eq!(super::DM_LIST_VERSIONS, 0xc138_fd0d);
     }
 }

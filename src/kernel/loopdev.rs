@@ -25,6 +25,17 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// The number of the next free loop device (LOOP_CTL_GET_FREE), which
+/// creates it if needed: proof that loop devices work here.
+pub fn next_free() -> io::Result<i32> {
+    let ctl = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")?;
+    // SAFETY: a plain ioctl on a descriptor we own.
+    check(unsafe { libc::ioctl(ctl.as_raw_fd(), LOOP_CTL_GET_FREE as _) })
+}
+
 impl LoopDevice {
     /// Attach `backing` to the first free loop device.
     pub fn attach(backing: &File) -> io::Result<Self> {

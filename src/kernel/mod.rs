@@ -12,6 +12,7 @@ pub mod dm;
 pub mod guest;
 pub mod loopdev;
 pub mod matrix;
+pub mod probe;
 pub mod scenario;
 
 use crate::engine::SectorCrypt;

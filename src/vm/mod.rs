@@ -5,7 +5,7 @@
 pub mod cpio;
 mod fetch;
 
-pub use fetch::{KernelSource, PreparedKernel, prepare};
+pub use fetch::{KernelSource, PreparedKernel, any_cached, apt_state, cache_entries, prepare};
 
 use crate::kernel::{Case, KernelResult};
 use std::collections::{BTreeMap, HashSet};
@@ -140,6 +140,21 @@ pub fn build_initramfs_with(
     scenario: bool,
     out: &Path,
 ) -> Result<(), VmError> {
+    write_initramfs(Some(kernel), cases, scenario, out)
+}
+
+/// The smallest initramfs that proves a boot: the agent and its libraries,
+/// no modules and no cases (it prints its first line and powers off).
+pub fn build_probe_initramfs(out: &Path) -> Result<(), VmError> {
+    write_initramfs(None, &[], false, out)
+}
+
+fn write_initramfs(
+    kernel: Option<&PreparedKernel>,
+    cases: &[Case],
+    scenario: bool,
+    out: &Path,
+) -> Result<(), VmError> {
     let exe = std::env::current_exe().map_err(io("locating dmch"))?;
     let f = std::fs::File::create(out).map_err(io(format!("creating {}", out.display())))?;
     let mut c = cpio::Cpio::new(std::io::BufWriter::new(f));
@@ -175,8 +190,15 @@ pub fn build_initramfs_with(
         c.file(&name, &data, true).map_err(w)?;
     }
     let mut order = String::new();
-    for (i, m) in module_order(&kernel.modules_root)?.iter().enumerate() {
-        let data = read_module(&kernel.modules_root.join(m))?;
+    let modules = match kernel {
+        Some(k) => module_order(&k.modules_root)?
+            .into_iter()
+            .map(|m| k.modules_root.join(m))
+            .collect(),
+        None => Vec::new(),
+    };
+    for (i, m) in modules.iter().enumerate() {
+        let data = read_module(m)?;
         let name = format!("{i:04}.ko");
         c.file(&format!("modules/{name}"), &data, false)
             .map_err(w)?;
@@ -204,137 +226,357 @@ pub struct GuestRun {
     /// (check, passed, detail) from the setup scenario.
     pub checks: Vec<(String, bool, String)>,
     pub elapsed: Duration,
-    pub accel: &'static str,
+    pub accel: Accel,
+    /// Set on the run that decided against KVM: the one line to show the
+    /// user (`kvm unusable here (qemu: ...); using tcg`).
+    pub accel_note: Option<String>,
     pub log: String,
 }
 
-/// Boot the guest and collect its results. KVM is tried first when
-/// /dev/kvm opens; if the guest prints nothing within a few seconds (nested
-/// hosts can hang in the firmware), it is stopped and TCG is used instead.
+/// The accelerator a guest runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// The verdict on KVM for this process: one probe per run, not per kernel.
+static VERDICT: std::sync::Mutex<Option<Accel>> = std::sync::Mutex::new(None);
+
+/// How long a KVM guest may take to print the agent's first line before
+/// KVM is declared unusable (`DMCH_KVM_FIRST_LINE_SECS` shortens it for tests).
+fn kvm_deadline() -> Duration {
+    let secs = std::env::var("DMCH_KVM_FIRST_LINE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&s| (1..=600).contains(&s))
+        .unwrap_or(10);
+    Duration::from_secs(secs)
+}
+
+/// Why KVM cannot be tried at all, or `None` when /dev/kvm opens
+/// (`DMCH_KVM_DEVICE` names another node, for tests).
+pub fn kvm_device_problem() -> Option<String> {
+    let dev = std::env::var_os("DMCH_KVM_DEVICE")
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/dev/kvm".into());
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&dev)
+    {
+        Ok(_) => None,
+        Err(e) => Some(format!("{}: {e}", Path::new(&dev).display())),
+    }
+}
+
+/// Boot the guest and collect its results. KVM is used only once a guest
+/// under it has printed the agent's first line; any other outcome (QEMU
+/// exits or aborts, prints only firmware, stays silent) makes this process
+/// use TCG from then on, with QEMU's own reason in `accel_note`.
 /// `DMCH_ACCEL=tcg|kvm` forces one.
 pub fn run(
     kernel: &PreparedKernel,
     initramfs: &Path,
     timeout: Duration,
 ) -> Result<GuestRun, VmError> {
-    let forced = std::env::var("DMCH_ACCEL").ok();
-    let kvm_possible = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok();
-    match forced.as_deref() {
-        Some("tcg") => boot(kernel, initramfs, "tcg", timeout, None),
-        Some("kvm") => boot(kernel, initramfs, "kvm", timeout, None),
-        _ if kvm_possible => {
-            match boot(
-                kernel,
-                initramfs,
-                "kvm",
-                timeout,
-                Some(Duration::from_secs(10)),
-            ) {
-                Err(BootError::Silent) => boot(kernel, initramfs, "tcg", timeout, None),
-                r => r,
-            }
+    let forced = match std::env::var("DMCH_ACCEL").ok().as_deref() {
+        None | Some("") | Some("auto") => None,
+        Some("tcg") => Some(Accel::Tcg),
+        Some("kvm") => Some(Accel::Kvm),
+        Some(other) => {
+            return Err(VmError::Setup(format!(
+                "DMCH_ACCEL={other}: expected kvm, tcg or auto"
+            )));
         }
-        _ => boot(kernel, initramfs, "tcg", timeout, None),
+    };
+    let decided = forced.or(*VERDICT.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(accel) = decided {
+        return boot(kernel, initramfs, accel, timeout, None).map_err(|e| e.error);
     }
-    .map_err(|e| match e {
-        BootError::Silent => VmError::Setup("the guest printed nothing".into()),
-        BootError::Vm(v) => v,
-    })
+    let why = match kvm_device_problem() {
+        Some(why) => why,
+        None => match boot(kernel, initramfs, Accel::Kvm, timeout, Some(kvm_deadline())) {
+            Ok(run) => {
+                *VERDICT.lock().unwrap_or_else(|p| p.into_inner()) = Some(Accel::Kvm);
+                return Ok(run);
+            }
+            // The guest ran under KVM: its failure is the guest's, not KVM's.
+            Err(e) if e.reached_agent || e.interrupted => return Err(e.error),
+            Err(e) => e.reason,
+        },
+    };
+    let note = Some(format!("kvm unusable here ({why}); using tcg"));
+    *VERDICT.lock().unwrap_or_else(|p| p.into_inner()) = Some(Accel::Tcg);
+    let mut run = boot(kernel, initramfs, Accel::Tcg, timeout, None).map_err(|e| e.error)?;
+    run.accel_note = note;
+    Ok(run)
 }
 
-enum BootError {
-    /// Nothing on the console before the first-output deadline.
-    Silent,
-    Vm(VmError),
+/// Boot under KVM only until the agent's first line: whether KVM works
+/// here, with QEMU's reason when it does not (for `dmch doctor`).
+pub fn probe_kvm(kernel: &PreparedKernel, initramfs: &Path) -> Result<(), String> {
+    if let Some(why) = kvm_device_problem() {
+        return Err(why);
+    }
+    match boot_until(
+        kernel,
+        initramfs,
+        Accel::Kvm,
+        kvm_deadline(),
+        Some(kvm_deadline()),
+        true,
+    ) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.reason),
+    }
 }
 
-impl From<VmError> for BootError {
-    fn from(v: VmError) -> Self {
-        BootError::Vm(v)
-    }
+/// A failed boot: the error for the user, the short reason for the
+/// accelerator verdict, and whether the agent had started.
+struct BootError {
+    error: VmError,
+    reason: String,
+    reached_agent: bool,
+    interrupted: bool,
 }
 
 fn boot(
     kernel: &PreparedKernel,
     initramfs: &Path,
-    accel: &'static str,
+    accel: Accel,
     timeout: Duration,
     first_output: Option<Duration>,
 ) -> Result<GuestRun, BootError> {
-    let started = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            accel,
-            "-m",
-            "768",
-            "-nographic",
-            "-nic",
-            "none",
-            "-no-reboot",
-        ])
-        .args(if accel == "kvm" {
-            ["-cpu", "host"]
-        } else {
-            ["-cpu", "max"]
-        })
-        .arg("-kernel")
-        .arg(&kernel.vmlinuz)
-        .arg("-initrd")
-        .arg(initramfs)
-        .args(["-append", "console=ttyS0 quiet panic=-1 rdinit=/init"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io("starting qemu-system-x86_64 (install qemu-system-x86)"))?;
-    let mut out = child.stdout.take().unwrap();
-    let got_output = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = got_output.clone();
-    let reader = std::thread::spawn(move || {
+    boot_until(kernel, initramfs, accel, timeout, first_output, false)
+}
+
+/// The last lines of QEMU's stderr, joined: what QEMU says went wrong.
+fn stderr_tail(err: &[u8]) -> String {
+    let text = String::from_utf8_lossy(err);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim().trim_start_matches("qemu-system-x86_64: "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(3)..];
+    tail.join(" | ")
+}
+
+/// Read a child's pipe to the end on a thread, flagging when `marker` shows.
+fn drain(
+    mut pipe: impl Read + Send + 'static,
+    marker: Option<(&'static [u8], std::sync::Arc<std::sync::atomic::AtomicBool>)>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
         let mut s = Vec::new();
         let mut buf = [0u8; 65536];
-        while let Ok(n) = out.read(&mut buf) {
+        while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
                 break;
             }
             s.extend_from_slice(&buf[..n]);
-            // Firmware may print; only the agent's first line proves the boot.
-            if s.windows(10).any(|w| w == b"DMCH-GUEST") {
+            if let Some((m, flag)) = &marker
+                && s.windows(m.len()).any(|w| w == *m)
+            {
                 flag.store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
         s
-    });
-    loop {
-        if child.try_wait().map_err(io("waiting for qemu"))?.is_some() {
-            break;
+    })
+}
+
+fn boot_until(
+    kernel: &PreparedKernel,
+    initramfs: &Path,
+    accel: Accel,
+    timeout: Duration,
+    first_output: Option<Duration>,
+    stop_at_agent: bool,
+) -> Result<GuestRun, BootError> {
+    use std::os::unix::process::CommandExt;
+    let fail = |error: VmError, reason: String, reached_agent: bool| BootError {
+        error,
+        reason,
+        reached_agent,
+        interrupted: false,
+    };
+    let started = Instant::now();
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-accel",
+        accel.as_str(),
+        "-m",
+        "768",
+        "-nographic",
+        "-nic",
+        "none",
+        "-no-reboot",
+    ])
+    .args(match accel {
+        Accel::Kvm => ["-cpu", "host"],
+        Accel::Tcg => ["-cpu", "max"],
+    })
+    .arg("-kernel")
+    .arg(&kernel.vmlinuz)
+    .arg("-initrd")
+    .arg(initramfs)
+    .args(["-append", "console=ttyS0 quiet panic=-1 rdinit=/init"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // SAFETY: prctl is async-signal-safe; it makes QEMU die with dmch, so a
+    // killed run leaves no guest behind.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        let r = format!("cannot start qemu-system-x86_64: {e}");
+        fail(
+            VmError::Setup(format!("{r} (install qemu-system-x86)")),
+            r,
+            false,
+        )
+    })?;
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Firmware may print; only the agent's first line proves the boot.
+    let out = drain(
+        child.stdout.take().expect("piped"),
+        Some((b"DMCH-GUEST", reached.clone())),
+    );
+    let err = drain(child.stderr.take().expect("piped"), None);
+    let reached_agent = || reached.load(std::sync::atomic::Ordering::Relaxed);
+    let mut stopped: Option<String> = None;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) => {}
+            Err(e) => {
+                stopped = Some(format!("waiting for qemu: {e}"));
+                break None;
+            }
         }
-        let silent = !got_output.load(std::sync::atomic::Ordering::Relaxed);
+        if stop_at_agent && reached_agent() {
+            stopped = Some(String::new());
+            break None;
+        }
+        if crate::interrupt::requested() {
+            stopped = Some("interrupted".into());
+            break None;
+        }
         if let Some(d) = first_output
-            && silent
+            && !reached_agent()
             && started.elapsed() > d
         {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(BootError::Silent);
+            stopped = Some(format!("no agent line within {} s", d.as_secs()));
+            break None;
         }
         if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(VmError::Setup(format!(
+            stopped = Some(format!(
                 "the guest did not finish within {} s",
                 timeout.as_secs()
-            ))
-            .into());
+            ));
+            break None;
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    let log = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
+    let log = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
+    let qemu_says = stderr_tail(&err.join().unwrap_or_default());
+    let with_stderr = |msg: String| {
+        if qemu_says.is_empty() {
+            msg
+        } else {
+            format!("{msg}; qemu stderr: {qemu_says}")
+        }
+    };
+    let console_tail = || {
+        let tail: Vec<&str> = log
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| !l.trim().is_empty())
+            .rev()
+            .take(5)
+            .collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    };
+    match (&stopped, status) {
+        (Some(s), _) if s.is_empty() => {
+            return Ok(GuestRun {
+                kernel_release: String::new(),
+                algorithms: Default::default(),
+                results: BTreeMap::new(),
+                checks: Vec::new(),
+                elapsed: started.elapsed(),
+                accel,
+                accel_note: None,
+                log,
+            });
+        }
+        (Some(s), _) if s == "interrupted" => {
+            return Err(BootError {
+                error: VmError::Setup("interrupted; the guest was stopped".into()),
+                reason: s.clone(),
+                reached_agent: reached_agent(),
+                interrupted: true,
+            });
+        }
+        (Some(s), _) => {
+            let firmware_only = !reached_agent() && !log.trim().is_empty();
+            let reason = with_stderr(if firmware_only {
+                format!("{s}, only firmware output")
+            } else if !reached_agent() {
+                format!("{s}, no output at all")
+            } else {
+                s.clone()
+            });
+            return Err(fail(
+                VmError::Setup(format!("{reason}; last console lines: {}", console_tail())),
+                reason,
+                reached_agent(),
+            ));
+        }
+        (None, Some(st)) if !reached_agent() => {
+            let how = match (
+                st.code(),
+                std::os::unix::process::ExitStatusExt::signal(&st),
+            ) {
+                (Some(c), _) => format!("qemu exited with status {c}"),
+                (None, Some(6)) => "qemu aborted (SIGABRT)".to_string(),
+                (None, Some(n)) => format!("qemu was killed by signal {n}"),
+                _ => "qemu stopped".to_string(),
+            };
+            let reason = if qemu_says.is_empty() {
+                format!("{how} before the agent started")
+            } else {
+                format!("qemu: {qemu_says}; {how}")
+            };
+            return Err(fail(
+                VmError::Setup(format!(
+                    "the guest never started: {reason}; last console lines: {}",
+                    console_tail()
+                )),
+                reason,
+                false,
+            ));
+        }
+        _ => {}
+    }
     let mut results = BTreeMap::new();
     let mut release = String::new();
     let mut algorithms = std::collections::BTreeSet::new();
@@ -356,18 +598,19 @@ fn boot(
         } else if line.starts_with("DMCH-DONE") {
             done = true;
         } else if let Some(f) = line.strip_prefix("DMCH-FATAL\t") {
-            return Err(VmError::Setup(format!("guest: {f}")).into());
+            let r = format!("guest: {f}");
+            return Err(fail(VmError::Setup(r.clone()), r, true));
         } else if let Some((id, r)) = KernelResult::from_line(line) {
             results.insert(id, r);
         }
     }
     if !done {
-        let tail: Vec<&str> = log.lines().rev().take(5).collect();
-        return Err(VmError::Setup(format!(
-            "the guest stopped before finishing; last console lines: {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        ))
-        .into());
+        let reason = with_stderr("the guest stopped before finishing".into());
+        return Err(fail(
+            VmError::Setup(format!("{reason}; last console lines: {}", console_tail())),
+            reason,
+            true,
+        ));
     }
     Ok(GuestRun {
         kernel_release: release,
@@ -376,6 +619,36 @@ fn boot(
         checks,
         elapsed: started.elapsed(),
         accel,
+        accel_note: None,
         log,
     })
+}
+
+/// A private work directory for one guest (initramfs and friends), named
+/// `dmch-vm-<pid>-*` in the temporary directory. Interrupted runs unwind and
+/// drop it; the leftovers of killed ones (their pid gone) are swept here.
+pub fn work_dir() -> Result<tempfile::TempDir, VmError> {
+    let tmp = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&tmp) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("dmch-vm-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: kill with signal 0 only asks whether the pid exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            if !alive {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("dmch-vm-{}-", std::process::id()))
+        .tempdir()
+        .map_err(io("creating a work directory"))
 }

@@ -60,7 +60,7 @@ mod simd {
     use core::arch::x86_64::*;
 
     pub(super) fn available() -> bool {
-        crate::cipher::simd_allowed() && std::is_x86_feature_detected!("avx512f")
+        crate::cpu::simd_for("adiantum (NH)")
     }
 
     /// Sum over the units in `a` (message + key words, four units per

@@ -1,0 +1,291 @@
+//! What this machine offers and which path each job will take: the facts
+//! behind `dmch doctor`. Every answer comes from asking (an ioctl, a boot, a
+//! feature bit), not from the presence of a file.
+
+use crate::kernel::probe;
+use crate::vm;
+use serde_json::{Value, json};
+
+/// A yes/no finding with its detail (what was found, or why not).
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Finding {
+    fn from<T, E: ToString>(r: Result<T, E>, ok: impl FnOnce(T) -> String) -> Finding {
+        match r {
+            Ok(v) => Finding {
+                ok: true,
+                detail: ok(v),
+            },
+            Err(e) => Finding {
+                ok: false,
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({"usable": self.ok, "detail": self.detail})
+    }
+}
+
+/// Everything `dmch doctor` reports.
+pub struct Report {
+    pub cpu_model: String,
+    pub features: Vec<(&'static str, bool)>,
+    pub portable: bool,
+    pub implementations: Vec<(&'static str, String, Option<String>)>,
+    pub kernel_release: String,
+    pub root: bool,
+    pub device_mapper: Finding,
+    pub loop_devices: Finding,
+    pub qemu: Finding,
+    pub kvm: Finding,
+    pub cached_kernels: Vec<(String, bool)>,
+    pub apt: Vec<String>,
+}
+
+/// How `dmch doctor` may find out whether KVM works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvmProbe {
+    /// Boot a cached kernel under KVM up to the agent's first line.
+    Boot,
+    /// Only check that /dev/kvm opens.
+    DeviceOnly,
+}
+
+fn qemu_version() -> Result<String, String> {
+    let out = std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("qemu-system-x86_64 not found ({e}); install qemu-system-x86"))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string())
+}
+
+fn kvm(probe: KvmProbe, qemu_ok: bool) -> Finding {
+    if let Some(why) = vm::kvm_device_problem() {
+        return Finding {
+            ok: false,
+            detail: why,
+        };
+    }
+    if probe == KvmProbe::DeviceOnly {
+        return Finding {
+            ok: true,
+            detail: "/dev/kvm opens; not probed (--no-probe): guests try it first".into(),
+        };
+    }
+    if !qemu_ok {
+        return Finding {
+            ok: false,
+            detail: "/dev/kvm opens; not probed: no QEMU".into(),
+        };
+    }
+    let Some(kernel) = vm::any_cached() else {
+        return Finding {
+            ok: true,
+            detail: "/dev/kvm opens; not probed: no guest kernel in the cache yet (the first guest run probes it)".into(),
+        };
+    };
+    let probed = (|| {
+        let dir = vm::work_dir().map_err(|e| e.to_string())?;
+        let initrd = dir.path().join("probe.cpio");
+        vm::build_probe_initramfs(&initrd).map_err(|e| e.to_string())?;
+        vm::probe_kvm(&kernel, &initrd)
+    })();
+    Finding::from(probed, |_| {
+        format!(
+            "a guest ({}) reached the agent under KVM",
+            kernel.label.trim_start_matches("cached:")
+        )
+    })
+}
+
+impl Report {
+    pub fn gather(probe: KvmProbe) -> Report {
+        let qemu = Finding::from(qemu_version(), |v| v);
+        let kvm = kvm(probe, qemu.ok);
+        Report {
+            cpu_model: crate::cpu::model(),
+            features: crate::cpu::REPORTED_FEATURES
+                .iter()
+                .map(|f| (*f, crate::cpu::has(f)))
+                .collect(),
+            portable: !crate::cpu::simd_allowed(),
+            implementations: crate::cpu::implementations(),
+            kernel_release: probe::release(),
+            // SAFETY: geteuid has no preconditions.
+            root: unsafe { libc::geteuid() } == 0,
+            device_mapper: Finding::from(probe::host_dm(), |h| h.describe()),
+            loop_devices: Finding::from(probe::loop_devices(), |s| s),
+            qemu,
+            kvm,
+            cached_kernels: vm::cache_entries(),
+            apt: vm::apt_state(),
+        }
+    }
+
+    fn guest_accel(&self) -> &'static str {
+        if self.kvm.ok {
+            "kvm if it boots, else tcg"
+        } else {
+            "tcg"
+        }
+    }
+
+    /// Which path each job takes here: (job, path).
+    pub fn jobs(&self) -> Vec<(&'static str, String)> {
+        let dm = &self.device_mapper;
+        let guest = if self.qemu.ok {
+            format!("a QEMU guest under {}", self.guest_accel())
+        } else {
+            "no guest (QEMU missing)".to_string()
+        };
+        let host_or = |otherwise: String| {
+            if dm.ok {
+                "the host's device-mapper".to_string()
+            } else {
+                otherwise
+            }
+        };
+        vec![
+            (
+                "ci/check.sh (dmch check)",
+                host_or(format!(
+                    "reference vectors, then the kernel matrix in {guest}"
+                )),
+            ),
+            (
+                "dmch kernel check --backend auto",
+                host_or(format!("{guest}; name one with --kernel debian:6.12")),
+            ),
+            (
+                "dmch bench --kernel",
+                host_or(format!("reference only; kernel N/A: {}", dm.detail)),
+            ),
+            (
+                "dmch create|open|remove|...",
+                host_or(format!("unavailable: {}", dm.detail)),
+            ),
+        ]
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "cpu": {
+                "model": self.cpu_model,
+                "features": self.features.iter().map(|(f, h)| (f.to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
+                "portable_forced": self.portable,
+            },
+            "implementations": self.implementations.iter().map(|(c, i, why)| json!({
+                "cipher": c, "implementation": i, "fallback_reason": why,
+            })).collect::<Vec<_>>(),
+            "host": {
+                "kernel": self.kernel_release,
+                "root": self.root,
+                "device_mapper": self.device_mapper.json(),
+                "loop_devices": self.loop_devices.json(),
+            },
+            "vm": {
+                "qemu": self.qemu.json(),
+                "kvm": self.kvm.json(),
+                "cached_kernels": self.cached_kernels.iter().map(|(n, ok)| json!({"package": n, "complete": ok})).collect::<Vec<_>>(),
+                "apt": self.apt,
+            },
+            "jobs": self.jobs().into_iter().map(|(j, p)| json!({"job": j, "path": p})).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mark = |f: &Finding| if f.ok { "yes" } else { "no " };
+        let mut t = String::new();
+        let _ = writeln!(t, "cpu       {}", self.cpu_model);
+        let feats: Vec<String> = self
+            .features
+            .iter()
+            .map(|(f, h)| format!("{}{f}", if *h { "+" } else { "-" }))
+            .collect();
+        let _ = writeln!(t, "          {}", feats.join(" "));
+        if self.portable {
+            let _ = writeln!(
+                t,
+                "          DMCH_PORTABLE is set: SIMD implementations off"
+            );
+        }
+        let _ = writeln!(t, "ciphers");
+        for (c, i, why) in &self.implementations {
+            match why {
+                Some(w) => {
+                    let _ = writeln!(t, "  {c:<14} {i} (because {w})");
+                }
+                None => {
+                    let _ = writeln!(t, "  {c:<14} {i}");
+                }
+            }
+        }
+        let _ = writeln!(
+            t,
+            "host      kernel {}, {}",
+            self.kernel_release,
+            if self.root { "root" } else { "not root" }
+        );
+        let _ = writeln!(
+            t,
+            "  device-mapper  {} {}",
+            mark(&self.device_mapper),
+            self.device_mapper.detail
+        );
+        let _ = writeln!(
+            t,
+            "  loop devices   {} {}",
+            mark(&self.loop_devices),
+            self.loop_devices.detail
+        );
+        let _ = writeln!(t, "guests");
+        let _ = writeln!(
+            t,
+            "  qemu           {} {}",
+            mark(&self.qemu),
+            self.qemu.detail
+        );
+        let _ = writeln!(
+            t,
+            "  kvm            {} {}",
+            mark(&self.kvm),
+            self.kvm.detail
+        );
+        if self.cached_kernels.is_empty() {
+            let _ = writeln!(
+                t,
+                "  kernel cache   empty (kernels are fetched on first use)"
+            );
+        }
+        for (n, ok) in &self.cached_kernels {
+            let _ = writeln!(
+                t,
+                "  kernel cache   {n}{}",
+                if *ok {
+                    ""
+                } else {
+                    " (incomplete: fetched again on use)"
+                }
+            );
+        }
+        for a in &self.apt {
+            let _ = writeln!(t, "  apt            {a}");
+        }
+        let _ = writeln!(t, "jobs");
+        for (j, p) in self.jobs() {
+            let _ = writeln!(t, "  {j:<34} {p}");
+        }
+        t
+    }
+}
