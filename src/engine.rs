@@ -209,6 +209,16 @@ impl SectorCrypt {
         self.run(start_sector, data, Direction::Decrypt)
     }
 
+    /// Encrypt (`encrypt`) or decrypt whole sectors in place.
+    pub fn crypt(&self, start_sector: u64, data: &mut [u8], encrypt: bool) -> Result<()> {
+        let d = if encrypt {
+            Direction::Encrypt
+        } else {
+            Direction::Decrypt
+        };
+        self.run(start_sector, data, d)
+    }
+
     /// Check that `len` bytes at `start_sector` are whole, aligned units.
     pub fn check_extent(&self, start_sector: u64, len: usize) -> Result<()> {
         let ss = self.geometry.sector_size as usize;

@@ -12,10 +12,17 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// Catch SIGINT and SIGTERM from now on (idempotent).
 pub fn install() {
-    // SAFETY: the handler only stores to an atomic, which is signal-safe.
+    // Without SA_RESTART: a read blocked on a quiet pipe returns EINTR, so
+    // the run notices the request instead of waiting for more input.
+    // SAFETY: the handler only stores to an atomic, which is signal-safe;
+    // the sigaction struct is zeroed and filled before use.
     unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = 0;
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
     }
 }
 

@@ -5,6 +5,11 @@ use crate::error::{Error, Result};
 use std::fmt;
 use zeroize::Zeroizing;
 
+/// The largest key the reference takes, in bytes: far above any the kernel
+/// uses (lmk v3: 65 x 32), small enough that no size typed by mistake
+/// allocates without bound.
+pub const MAX_KEY_BYTES: usize = 8192;
+
 #[derive(Clone, PartialEq, Eq)]
 pub enum Key {
     /// Raw key bytes (from hex). Empty for `-`.
@@ -24,6 +29,11 @@ impl Key {
         Key::Bytes(Zeroizing::new(b.to_vec()))
     }
 
+    /// Whether this is the empty key (`-`): nothing secret to protect.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Key::Bytes(b) if b.is_empty())
+    }
+
     /// Parse the table's key field.
     pub fn parse(s: &str) -> Result<Self> {
         if s == "-" {
@@ -34,6 +44,12 @@ impl Key {
         }
         if s.is_empty() {
             return Err(Error::Key("empty key (use '-' for an empty key)".into()));
+        }
+        if s.len() > MAX_KEY_BYTES * 2 {
+            return Err(Error::Key(format!(
+                "hex key of {} digits is over {MAX_KEY_BYTES} bytes",
+                s.len()
+            )));
         }
         if !s.len().is_multiple_of(2) {
             return Err(Error::Key(format!(

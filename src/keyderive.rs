@@ -74,12 +74,23 @@ impl HashSpec {
     }
 }
 
+fn check_key_size(key_size: usize) -> Result<()> {
+    if key_size > crate::key::MAX_KEY_BYTES {
+        return Err(Error::Key(format!(
+            "a {key_size}-byte key is over the {} bytes any dm-crypt key needs",
+            crate::key::MAX_KEY_BYTES
+        )));
+    }
+    Ok(())
+}
+
 /// Turn passphrase bytes into a key of `key_size` bytes.
 pub fn passphrase_to_key(
     spec: &HashSpec,
     pass: &[u8],
     key_size: usize,
 ) -> Result<Zeroizing<Vec<u8>>> {
+    check_key_size(key_size)?;
     let mut key = Zeroizing::new(vec![0u8; key_size]);
     match spec {
         HashSpec::Plain(None) => {
@@ -136,6 +147,12 @@ pub enum Source {
     KeyFile,
 }
 
+/// cryptsetup's default cap on key material read from a file or a pipe.
+pub const KEYFILE_MAX: usize = 8 << 20;
+
+/// cryptsetup's cap on a passphrase typed at a terminal.
+pub const TERMINAL_PASSPHRASE_MAX: usize = 512;
+
 /// Read limits, as --keyfile-offset and --keyfile-size (0 = no limit).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -151,6 +168,7 @@ pub fn derive(
     limits: Limits,
     key_size: usize,
 ) -> Result<Zeroizing<Vec<u8>>> {
+    check_key_size(key_size)?;
     let io = |e: std::io::Error| Error::Key(format!("reading the key material: {e}"));
     // Skip the offset.
     std::io::copy(&mut input.take(limits.offset), &mut std::io::sink()).map_err(io)?;
@@ -175,14 +193,32 @@ pub fn derive(
             let cap = match spec {
                 HashSpec::Plain(_) => key_size,
                 _ if limits.size > 0 => limits.size,
-                _ => usize::MAX,
+                _ => KEYFILE_MAX,
             };
             let mut data = Zeroizing::new(Vec::new());
-            input.take(cap as u64).read_to_end(&mut data).map_err(io)?;
+            // One byte past the cap tells a file over the limit from one at it.
+            input
+                .take(cap as u64 + 1)
+                .read_to_end(&mut data)
+                .map_err(io)?;
+            if data.len() > cap {
+                if limits.size > 0 || matches!(spec, HashSpec::Plain(_)) {
+                    data.truncate(cap);
+                } else {
+                    return Err(Error::Key(format!(
+                        "the key material is over {} MiB, cryptsetup's limit (give --keyfile-size)",
+                        KEYFILE_MAX >> 20
+                    )));
+                }
+            }
             passphrase_to_key(spec, &data, key_size)
         }
         Source::Passphrase => {
-            let cap = if limits.size > 0 { limits.size } else { 8192 };
+            let cap = if limits.size > 0 {
+                limits.size
+            } else {
+                KEYFILE_MAX
+            };
             let mut data = Zeroizing::new(Vec::new());
             let mut byte = [0u8; 1];
             while data.len() < cap {

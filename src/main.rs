@@ -11,24 +11,61 @@ fn main() -> ExitCode {
     if std::process::id() == 1 {
         dmcrypt_harness::kernel::guest::run_as_init();
     }
+    quiet_pipes_and_panics();
+    // Arguments are OS strings: a non-UTF-8 path must neither panic nor be
+    // echoed (it may sit next to a key on the same line).
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     // The cryptsetup-style setup syntax has its own parser (-h is --hash there).
-    let raw: Vec<String> = std::env::args().skip(1).collect();
     if cli::setup::wants(&raw) {
-        return match cli::setup::run(&raw) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("dmch: error: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
+        return finish(cli::setup::run_os(&raw));
     }
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    finish(cli::run(args))
+}
+
+fn finish(r: anyhow::Result<ExitCode>) -> ExitCode {
+    match r {
         Ok(code) => code,
         Err(e) => {
-            // One line: the context chain joined with ': '.
-            eprintln!("dmch: error: {e:#}");
+            // One line: the context chain joined with ': ', made safe to show.
+            eprintln!(
+                "dmch: error: {}",
+                dmcrypt_harness::redact::for_terminal(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
+}
+
+/// A closed pipe (`dmch check | head -1`) ends the run quietly, as for any
+/// Unix filter; a panic prints where, never its message (which could hold
+/// key material), unless DMCH_DEBUG is set.
+fn quiet_pipes_and_panics() {
+    // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        // println! to a full disk or a closed descriptor: an output error, not a bug.
+        if let Some(why) = msg.strip_prefix("failed printing to stdout: ") {
+            eprintln!("dmch: error: writing to standard output: {why}");
+            std::process::exit(1);
+        } else if std::env::var_os("DMCH_DEBUG").is_some() {
+            eprintln!("dmch: internal error at {at}: {msg}");
+        } else {
+            eprintln!(
+                "dmch: internal error at {at} (a bug; DMCH_DEBUG=1 shows its message, which may hold secrets)"
+            );
+        }
+    }));
 }

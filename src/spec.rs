@@ -9,6 +9,11 @@
 use crate::error::{Error, Result};
 use std::fmt;
 
+/// The largest keycount the reference accepts. Only `cipher_null`, whose key
+/// is empty, can split over more keys than the key has bytes; the kernel
+/// then tries to allocate that many transforms.
+pub const MAX_KEYCOUNT: u32 = 1 << 16;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Form {
     Old,
@@ -156,6 +161,11 @@ fn parse_old(text: &str) -> Result<CipherSpec> {
             };
             if !n.is_power_of_two() {
                 return Err(err(format!("key count {n} is not a power of two")));
+            }
+            if n > MAX_KEYCOUNT {
+                return Err(err(format!(
+                    "key count {n} is over {MAX_KEYCOUNT}: the kernel would allocate a transform per key (and fail), the reference refuses"
+                )));
             }
             (c, n)
         }

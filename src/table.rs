@@ -66,7 +66,14 @@ impl Options {
         let Some((count, rest)) = args.split_first() else {
             return Ok(o);
         };
-        let n = number("optional parameter count", count)? as usize;
+        let n = number("optional parameter count", count)?;
+        // dm-crypt's feature-argument bound (9 since 6.10 added high_priority).
+        if n > 9 {
+            return Err(Error::Table(format!(
+                "optional parameter count {n} is over the kernel's 9 (Invalid number of feature args)"
+            )));
+        }
+        let n = n as usize;
         if n != rest.len() {
             return Err(Error::Table(format!(
                 "optional parameter count says {n} but {} follow",

@@ -4,11 +4,11 @@
 //! the real dm-crypt target beside it (see `kernel::bench`), or says why it
 //! cannot.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use dmcrypt_harness::engine::{Geometry, SectorCrypt};
 use dmcrypt_harness::kernel::bench as kbench;
-use dmcrypt_harness::key::Key;
+use dmcrypt_harness::key::{Key, MAX_KEY_BYTES};
 use dmcrypt_harness::spec::CipherSpec;
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -144,6 +144,12 @@ fn svg(rows: &[Row], title: &str) -> String {
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 3600.0) {
+        bail!("--seconds {} is not a time between 0 and 3600", a.seconds);
+    }
+    if a.threads > 1024 {
+        bail!("--threads {} is over 1024", a.threads);
+    }
     let list: Vec<(String, usize)> = if a.specs.is_empty() {
         DEFAULT.iter().map(|(s, b)| (s.to_string(), *b)).collect()
     } else {
@@ -153,11 +159,13 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
                 let (spec, bits) = s
                     .rsplit_once(':')
                     .with_context(|| format!("--spec {s}: write SPEC:KEYBITS"))?;
-                Ok((
-                    spec.to_string(),
-                    bits.parse()
-                        .with_context(|| format!("--spec {s}: key bits"))?,
-                ))
+                let bits: usize = bits
+                    .parse()
+                    .with_context(|| format!("--spec {s}: key bits"))?;
+                if bits / 8 > MAX_KEY_BYTES {
+                    bail!("--spec {s}: keys are at most {} bits", MAX_KEY_BYTES * 8);
+                }
+                Ok((spec.to_string(), bits))
             })
             .collect::<Result<_>>()?
     };

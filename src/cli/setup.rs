@@ -12,7 +12,7 @@ use dmcrypt_harness::key::Key;
 use dmcrypt_harness::keyderive::{self, HashSpec, Limits, Source};
 use dmcrypt_harness::spec::CipherSpec;
 use dmcrypt_harness::table::{CryptParams, Table};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -50,10 +50,27 @@ pub struct Opts {
 }
 
 /// Is this command line one for the setup syntax?
-pub fn wants(args: &[String]) -> bool {
-    positionals(args)
+pub fn wants(args: &[std::ffi::OsString]) -> bool {
+    let lossy: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    positionals(&lossy)
         .first()
         .is_some_and(|a| ACTIONS.contains(&a.as_str()))
+}
+
+/// Run with OS-string arguments: every one must be UTF-8 here (names,
+/// specs, paths of this syntax); one that is not is named by position only.
+pub fn run_os(args: &[std::ffi::OsString]) -> Result<ExitCode> {
+    let mut text = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        match a.to_str() {
+            Some(s) => text.push(s.to_string()),
+            None => bail!("argument {} is not valid UTF-8", i + 1),
+        }
+    }
+    run(&text)
 }
 
 /// Options that take a value (short and long spellings).
@@ -119,8 +136,10 @@ pub fn parse(args: &[String]) -> Result<(Opts, Vec<String>)> {
         // --opt=value and -cVALUE spellings.
         let (opt, inline): (String, Option<String>) = if let Some((k, v)) = raw.split_once('=') {
             (k.to_string(), Some(v.to_string()))
-        } else if !raw.starts_with("--") && raw.len() > 2 {
-            (raw[..2].to_string(), Some(raw[2..].to_string()))
+        } else if !raw.starts_with("--") && raw.chars().count() > 2 {
+            // -cVALUE: the option is the first two characters, not bytes.
+            let cut = raw.char_indices().nth(2).map_or(raw.len(), |(i, _)| i);
+            (raw[..cut].to_string(), Some(raw[cut..].to_string()))
         } else {
             (raw.clone(), None)
         };
@@ -166,9 +185,12 @@ pub fn parse(args: &[String]) -> Result<(Opts, Vec<String>)> {
         }
     }
     if let Some(b) = o.key_bits
-        && (b == 0 || b % 8 != 0)
+        && (b == 0 || b % 8 != 0 || b / 8 > dmcrypt_harness::key::MAX_KEY_BYTES)
     {
-        bail!("key size {b} bits is not a positive multiple of 8");
+        bail!(
+            "key size {b} bits is not a positive multiple of 8 up to {} bits",
+            dmcrypt_harness::key::MAX_KEY_BYTES * 8
+        );
     }
     Ok((o, pos))
 }
@@ -206,18 +228,9 @@ fn defaults(o: &Opts) -> (String, String, usize) {
     (cipher, hash, o.key_bits.unwrap_or(256) / 8)
 }
 
-/// Read a passphrase: from the terminal without echo, else stdin to the first newline.
+/// Read a passphrase from the terminal without echo.
 fn read_passphrase(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
     let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        let mut data = Zeroizing::new(Vec::new());
-        let mut b = [0u8; 1];
-        let mut lock = stdin.lock();
-        while lock.read(&mut b).context("reading the passphrase")? == 1 && b[0] != b'\n' {
-            data.push(b[0]);
-        }
-        return Ok(data);
-    }
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     // SAFETY: termios calls on fd 0, restored before returning.
@@ -260,6 +273,13 @@ fn volume_key(o: &Opts, hash: &str, key_size: usize) -> Result<Zeroizing<Vec<u8>
         Some(f) => {
             let mut file =
                 std::fs::File::open(f).with_context(|| format!("cannot open key file {f}"))?;
+            // --keyfile-offset seeks in a real file rather than reading through it.
+            use std::io::Seek;
+            let skipped = file.seek(std::io::SeekFrom::Start(limits.offset)).is_ok();
+            let limits = Limits {
+                offset: if skipped { 0 } else { limits.offset },
+                ..limits
+            };
             keyderive::derive(
                 &Source::KeyFile,
                 &HashSpec::Plain(None),
@@ -271,14 +291,40 @@ fn volume_key(o: &Opts, hash: &str, key_size: usize) -> Result<Zeroizing<Vec<u8>
         }
         None => {
             let spec = HashSpec::parse(hash)?;
+            if !std::io::stdin().is_terminal() {
+                // Piped: the library's passphrase rules (first line, --keyfile-*).
+                return Ok(keyderive::derive(
+                    &Source::Passphrase,
+                    &spec,
+                    &mut std::io::stdin().lock(),
+                    limits,
+                    key_size,
+                )?);
+            }
             let pass = read_passphrase("Enter passphrase: ")?;
-            if o.verify && std::io::stdin().is_terminal() {
+            if o.verify {
                 let again = read_passphrase("Verify passphrase: ")?;
                 if again != pass {
                     bail!("passphrases do not match");
                 }
             }
-            keyderive::passphrase_to_key(&spec, &pass, key_size)?
+            // Typed: the same rules over what was typed (cryptsetup caps a
+            // terminal passphrase at 512 bytes).
+            if pass.len() > keyderive::TERMINAL_PASSPHRASE_MAX {
+                bail!(
+                    "the passphrase is over {} bytes",
+                    keyderive::TERMINAL_PASSPHRASE_MAX
+                );
+            }
+            let mut typed = Zeroizing::new(pass.to_vec());
+            typed.push(b'\n');
+            keyderive::derive(
+                &Source::Passphrase,
+                &spec,
+                &mut &typed[..],
+                limits,
+                key_size,
+            )?
         }
     })
 }
@@ -302,8 +348,10 @@ fn device_sectors(path: &Path) -> Result<u64> {
             );
         }
         Ok(bytes / 512)
-    } else {
+    } else if meta.is_file() {
         Ok(meta.len() / 512)
+    } else {
+        bail!("{} is not a block device or a regular file", path.display())
     }
 }
 
@@ -334,7 +382,10 @@ fn build_params(
                 )
             })?,
     };
-    if o.offset + size > device_sectors {
+    if o.offset
+        .checked_add(size)
+        .is_none_or(|end| end > device_sectors)
+    {
         bail!(
             "offset {} + size {size} sectors is past the end of {device} ({device_sectors} sectors)",
             o.offset
@@ -432,9 +483,7 @@ fn make_node(m: &Mapping) {
 fn create(o: &Opts, name: &str, device: &str) -> Result<()> {
     let (cipher, hash, key_size) = defaults(o);
     let spec = CipherSpec::parse(&cipher)?;
-    if name.is_empty() || name.contains('/') {
-        bail!("mapping name '{name}' is empty or has a '/'");
-    }
+    dmcrypt_harness::kernel::dm::check_name(name).map_err(|e| anyhow!("{e}"))?;
     let ctl = if o.dry_run {
         None
     } else {

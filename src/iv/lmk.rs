@@ -78,6 +78,14 @@ pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
     } else {
         // crypt_iv_lmk_init: the seed sits at keycount * (key_size / key_parts).
         let at = s.keycount * (s.key.len() / (s.keycount + 1));
+        // The kernel copies 16 seed bytes from there whatever the part size
+        // (reading past the key when the parts are shorter): refuse instead.
+        if s.key.len() < at + 16 {
+            return Err(format!(
+                "lmk's seed needs 16 bytes, but the key's last part has {} (key parts of at least 16 bytes)",
+                s.key.len() - at
+            ));
+        }
         let mut block = zeroize::Zeroizing::new([0u8; 64]);
         block[..16].copy_from_slice(&s.key[at..at + 16]);
         Some(block)

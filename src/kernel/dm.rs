@@ -54,6 +54,26 @@ impl Mapping {
     }
 }
 
+/// A mapping name the kernel takes whole: 1 to 127 bytes (DM_NAME_LEN
+/// holds the NUL), no '/', not "." or "..". The ioctl header would cut a
+/// longer one silently.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(format!(
+            "mapping name '{}' is empty, '.', '..' or has a '/'",
+            name.escape_debug()
+        ));
+    }
+    if name.len() >= DM_NAME_LEN {
+        return Err(format!(
+            "mapping name is {} bytes; device-mapper takes at most {}",
+            name.len(),
+            DM_NAME_LEN - 1
+        ));
+    }
+    Ok(())
+}
+
 fn header(buf: &mut [u8], name: &str, flags: u32) {
     // Interface version 4.0.0: any 4.x kernel accepts it.
     buf[0..4].copy_from_slice(&4u32.to_ne_bytes());
@@ -141,6 +161,7 @@ impl Control {
     }
 
     pub fn create(&self, name: &str) -> io::Result<Mapping> {
+        check_name(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
         header(&mut buf, name, 0);
         self.ioctl(DM_DEV_CREATE, &mut buf)?;

@@ -157,11 +157,24 @@ fn sha(field: &str, v: &str) -> std::result::Result<[u8; 32], String> {
         .map_err(|_| format!("{field}: a SHA-256 is 32 bytes"))
 }
 
+/// The most bytes `zeros N` or `counter N` may ask for.
+const MAX_GENERATED: usize = 64 << 20;
+
 fn data(field: &str, v: &str) -> std::result::Result<Data, String> {
     let gen_len = |n: &str| {
-        n.trim()
+        let len = n
+            .trim()
             .parse::<usize>()
-            .map_err(|_| format!("{field}: bad length '{n}'"))
+            .map_err(|_| format!("{field}: bad length '{n}'"))?;
+        // Generated data is made in memory: bound it (the largest shipped
+        // vector is 64 KiB).
+        if len > MAX_GENERATED {
+            return Err(format!(
+                "{field}: {len} bytes is over the {} MiB a vector may generate",
+                MAX_GENERATED >> 20
+            ));
+        }
+        Ok(len)
     };
     if let Some(n) = v.strip_prefix("zeros ") {
         Ok(Data::Zeros(gen_len(n)?))

@@ -628,25 +628,7 @@ fn boot_until(
 /// `dmch-vm-<pid>-*` in the temporary directory. Interrupted runs unwind and
 /// drop it; the leftovers of killed ones (their pid gone) are swept here.
 pub fn work_dir() -> Result<tempfile::TempDir, VmError> {
-    let tmp = std::env::temp_dir();
-    if let Ok(entries) = std::fs::read_dir(&tmp) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name
-                .strip_prefix("dmch-vm-")
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            // SAFETY: kill with signal 0 only asks whether the pid exists.
-            let alive = unsafe { libc::kill(pid, 0) } == 0
-                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-            if !alive {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    crate::leftovers::sweep(&std::env::temp_dir(), "dmch-vm-");
     tempfile::Builder::new()
         .prefix(&format!("dmch-vm-{}-", std::process::id()))
         .tempdir()
