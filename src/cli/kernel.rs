@@ -60,6 +60,9 @@ pub struct KernelArgs {
     /// Run only shard K of N of the matrix (e.g. 2/4).
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
+    /// Run only the cases whose id contains TEXT (repeatable: any of them).
+    #[arg(long, value_name = "TEXT")]
+    only: Vec<String>,
     /// Give up on a guest after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 600)]
     timeout: u64,
@@ -107,6 +110,7 @@ impl KernelArgs {
                 ..Default::default()
             },
             shard: None,
+            only: Vec::new(),
             timeout: 600,
         }
     }
@@ -200,6 +204,12 @@ pub fn run_kernels(a: &KernelArgs) -> Result<(Vec<Case>, Vec<KernelRun>)> {
     if let Some(s) = &a.shard {
         let (k, n) = parse_shard(s)?;
         cases = matrix::shard(cases, k, n);
+    }
+    if !a.only.is_empty() {
+        cases.retain(|c| a.only.iter().any(|t| c.id.contains(t.as_str())));
+        if cases.is_empty() {
+            bail!("no case id contains {}", a.only.join(" or "));
+        }
     }
     let sources = a.sources.list();
     let backend = match a.backend {

@@ -95,7 +95,6 @@ fn key_from_file(a: &OfflineArgs, path: &Path) -> Result<Key> {
     let cap = (MAX_KEY_BYTES * 2 + 2) as u64;
     let shown = redact::for_terminal(&path.display().to_string());
     if is_std(path) {
-        stdin_open()?;
         io::stdin()
             .lock()
             .take(cap + 1)
@@ -164,16 +163,6 @@ fn is_std(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
 
-/// Standard input must be open: Rust reads a closed descriptor 0 as empty,
-/// which would silently give an empty output.
-fn stdin_open() -> Result<()> {
-    // SAFETY: F_GETFD on descriptor 0 only queries it.
-    if unsafe { libc::fcntl(0, libc::F_GETFD) } < 0 {
-        bail!("standard input is closed");
-    }
-    Ok(())
-}
-
 /// Fill `buf` as far as the reader allows; returns the bytes read. A stop
 /// request (Ctrl-C, SIGTERM) interrupts a blocked read.
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
@@ -213,7 +202,6 @@ pub fn run(a: OfflineArgs, encrypt: bool) -> Result<ExitCode> {
         .context("starting worker threads")?;
     let shown_in = redact::for_terminal(&a.input.display().to_string());
     let (mut input, regular_len): (Box<dyn Read>, Option<(File, u64)>) = if is_std(&a.input) {
-        stdin_open()?;
         (Box::new(io::stdin().lock()), None)
     } else {
         let f = File::open(&a.input).with_context(|| format!("cannot open input {shown_in}"))?;
@@ -247,6 +235,7 @@ pub fn run(a: OfflineArgs, encrypt: bool) -> Result<ExitCode> {
         out.commit()?;
         return Ok(ExitCode::SUCCESS);
     }
+    let stream_input = regular_len.is_none();
     if let Some((f, _)) = regular_len {
         input = Box::new(f);
     }
@@ -271,6 +260,12 @@ pub fn run(a: OfflineArgs, encrypt: bool) -> Result<ExitCode> {
         out.write(chunk)?;
         total += n as u64;
         sector = sector.wrapping_add(n as u64 / 512);
+    }
+    // A closed standard input reads as empty (the runtime puts /dev/null
+    // there): an empty stream is refused rather than written as an empty
+    // OUTPUT.
+    if total == 0 && stream_input {
+        bail!("the input stream gave no data (closed or empty); OUTPUT left as it was");
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)
