@@ -2,7 +2,7 @@
 //! behind `dmch doctor`. Every answer comes from asking (an ioctl, a boot, a
 //! feature bit), not from the presence of a file.
 
-use crate::kernel::probe;
+use crate::sys::probe;
 use crate::vm;
 use serde_json::{Value, json};
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // As PID 1 of a guest built by the VM backend, dmch is the test agent.
     if std::process::id() == 1 {
-        dmcrypt_harness::kernel::guest::run_as_init();
+        dmcrypt_harness::guest::agent::run_as_init();
     }
     quiet_pipes_and_panics();
     // Arguments are OS strings: a non-UTF-8 path must neither panic nor be

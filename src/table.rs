@@ -188,19 +188,65 @@ impl CryptParams {
             offset,
             options,
         };
-        p.geometry()
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Typed parameters: iv_offset and device offset 0, no options; the
+    /// `with_*` methods set the rest, [`Table::new`] checks the whole.
+    pub fn new(cipher: CipherSpec, key: Key, device: impl Into<String>) -> Self {
+        CryptParams {
+            cipher,
+            key,
+            iv_offset: 0,
+            device: device.into(),
+            offset: 0,
+            options: Options::default(),
+        }
+    }
+
+    pub fn with_iv_offset(mut self, sectors: u64) -> Self {
+        self.iv_offset = sectors;
+        self
+    }
+
+    pub fn with_offset(mut self, sectors: u64) -> Self {
+        self.offset = sectors;
+        self
+    }
+
+    /// `sector_size:` given explicitly (`None`: not given, 512 bytes).
+    pub fn with_sector_size(mut self, bytes: Option<u32>) -> Self {
+        self.options.sector_size = bytes;
+        self
+    }
+
+    pub fn with_iv_large_sectors(mut self, on: bool) -> Self {
+        self.options.iv_large_sectors = on;
+        self
+    }
+
+    pub fn with_options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The constructor's rules that need no target length: the geometry,
+    /// and a device offset of whole encryption sectors.
+    pub fn validate(&self) -> Result<()> {
+        self.geometry()
             .validate()
             .map_err(|e| Error::Table(e.to_string()))?;
         // The kernel refuses a device offset that is not a whole number of
         // encryption sectors (seen on 6.1: EINVAL for offset 3, sector_size:2048).
-        let step = u64::from(p.geometry().sector_size / 512);
-        if !p.offset.is_multiple_of(step) {
+        let step = u64::from(self.geometry().sector_size / 512);
+        if !self.offset.is_multiple_of(step) {
             return Err(Error::Table(format!(
                 "device offset {} is not a multiple of sector_size/512 ({step})",
-                p.offset
+                self.offset
             )));
         }
-        Ok(p)
+        Ok(())
     }
 
     pub fn geometry(&self) -> Geometry {
@@ -212,16 +258,14 @@ impl CryptParams {
     }
 
     fn write(&self, f: &mut fmt::Formatter<'_>, key: &str) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} {} {}",
-            self.cipher.text, key, self.iv_offset, self.device, self.offset
-        )?;
-        let opts = self.options.to_args();
-        if !opts.is_empty() {
-            write!(f, " {} {}", opts.len(), opts.join(" "))?;
-        }
-        Ok(())
+        f.write_str(&params_text(
+            &self.cipher.text,
+            key,
+            self.iv_offset,
+            &self.device,
+            self.offset,
+            &self.options.to_args(),
+        ))
     }
 
     /// The parameters with the key hidden (zeros, as dmsetup without --showkeys).
@@ -243,7 +287,41 @@ impl fmt::Display for CryptParams {
     }
 }
 
+/// The crypt parameters as text, from fields that need not be valid: the
+/// one place table text is made (the oracle sends the kernel tables the
+/// reference refuses, to compare refusals). The result holds the key.
+pub fn params_text(
+    cipher: &str,
+    key: &str,
+    iv_offset: u64,
+    device: &str,
+    offset: u64,
+    options: &[String],
+) -> String {
+    let mut t = format!("{cipher} {key} {iv_offset} {device} {offset}");
+    if !options.is_empty() {
+        t.push_str(&format!(" {} {}", options.len(), options.join(" ")));
+    }
+    t
+}
+
 impl Table {
+    /// A whole table, checked as the kernel's constructor would: the
+    /// parameters' rules, a non-zero length of whole encryption sectors.
+    pub fn new(start: u64, len: u64, params: CryptParams) -> Result<Self> {
+        params.validate()?;
+        if len == 0 {
+            return Err(Error::Table("length is zero".into()));
+        }
+        let step = u64::from(params.geometry().sector_size / 512);
+        if !len.is_multiple_of(step) {
+            return Err(Error::Table(format!(
+                "length {len} is not a multiple of sector_size/512 ({step})"
+            )));
+        }
+        Ok(Table { start, len, params })
+    }
+
     /// Parse a whole line: `<start> <len> crypt <params...>`.
     pub fn parse(line: &str) -> Result<Self> {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -261,13 +339,7 @@ impl Table {
             return Err(Error::Table("length is zero".into()));
         }
         let params = CryptParams::parse_args(&f[3..])?;
-        let step = u64::from(params.geometry().sector_size / 512);
-        if len % step != 0 {
-            return Err(Error::Table(format!(
-                "length {len} is not a multiple of sector_size/512 ({step})"
-            )));
-        }
-        Ok(Table { start, len, params })
+        Table::new(start, len, params)
     }
 
     /// Parse either a whole line or just the crypt parameters.

@@ -85,7 +85,7 @@ fn bench_kernel_measures_the_target_or_says_why_not() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let row = &v[0];
     assert!(row["encrypt_mib_s"].as_f64().unwrap() > 0.0);
-    let host_dm = dmcrypt_harness::kernel::probe::host_dm().is_ok();
+    let host_dm = dmcrypt_harness::sys::probe::host_dm().is_ok();
     if host_dm {
         eprintln!("host has dm-crypt: checking measured kernel figures");
         assert!(row["kernel_encrypt_mib_s"].as_f64().unwrap() > 0.0, "{row}");

@@ -215,7 +215,7 @@ fn a_block_device_output_is_written_in_place_and_size_checked() {
             .open(&img)
             .unwrap();
         file.set_len(size).unwrap();
-        let lo = dmcrypt_harness::kernel::loopdev::LoopDevice::attach(&file).unwrap();
+        let lo = dmcrypt_harness::sys::loopdev::LoopDevice::attach(&file).unwrap();
         let o = f.encrypt_to(&lo.path);
         let node_kind = std::fs::metadata(&lo.path).map(|m| {
             use std::os::unix::fs::FileTypeExt;

@@ -2,7 +2,7 @@
 //! where /dev/loop-control exists and we are root), and the dm part runs the
 //! kernel matrix where the host has device-mapper. Each skip prints why.
 
-use dmcrypt_harness::kernel::loopdev::LoopDevice;
+use dmcrypt_harness::sys::loopdev::LoopDevice;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::Command;
@@ -64,7 +64,7 @@ fn loop_device_attaches_reads_writes_and_detaches() {
 
 #[test]
 fn kernel_matrix_runs_on_a_host_with_device_mapper() {
-    if let Err(why) = dmcrypt_harness::kernel::probe::host_dm() {
+    if let Err(why) = dmcrypt_harness::sys::probe::host_dm() {
         return skip(&format!(
             "the host cannot run dm-crypt ({why}); the QEMU guest covers it in ci/test.sh"
         ));

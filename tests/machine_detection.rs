@@ -308,7 +308,7 @@ fn a_stale_character_node_is_refused() {
     // SAFETY: mknod with a valid path.
     let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(10, 236)) };
     assert_eq!(r, 0, "mknod: {}", std::io::Error::last_os_error());
-    if dmcrypt_harness::kernel::probe::host_dm().is_ok() {
+    if dmcrypt_harness::sys::probe::host_dm().is_ok() {
         println!("SKIPPED: this host has device-mapper, so 10:236 is live, not stale");
         return;
     }

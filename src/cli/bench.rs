@@ -7,9 +7,9 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use dmcrypt_harness::engine::{Geometry, SectorCrypt};
-use dmcrypt_harness::kernel::bench as kbench;
 use dmcrypt_harness::key::{Key, MAX_KEY_BYTES};
 use dmcrypt_harness::spec::CipherSpec;
+use dmcrypt_harness::sys::bench as kbench;
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -181,7 +181,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let mut buf = vec![0x5au8; if threads > 1 { 8 << 20 } else { 1 << 20 }];
     // The kernel side: a dm control handle, or the reason there is none.
     let ctl = if a.kernel {
-        Some(dmcrypt_harness::kernel::probe::control().map_err(|e| e.0))
+        Some(dmcrypt_harness::sys::probe::control().map_err(|e| e.0))
     } else {
         None
     };

@@ -47,7 +47,7 @@ fn kernel_part(a: &CheckArgs) -> Result<Result<super::kernel::Evaluation, String
     Ok(Ok(super::kernel::evaluate(
         &cases,
         &runs,
-        dmcrypt_harness::kernel::Fault::None,
+        dmcrypt_harness::oracle::Fault::None,
     )))
 }
 

@@ -21,7 +21,7 @@ pub struct DoctorArgs {
 
 pub fn run(a: DoctorArgs) -> Result<ExitCode> {
     if a.host_dm {
-        return Ok(match dmcrypt_harness::kernel::probe::host_dm() {
+        return Ok(match dmcrypt_harness::sys::probe::host_dm() {
             Ok(h) => {
                 println!("host device-mapper: usable: {}", h.describe());
                 ExitCode::SUCCESS

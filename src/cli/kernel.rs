@@ -3,7 +3,8 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use dmcrypt_harness::kernel::{self, Case, KernelResult, Verdict, matrix};
+use dmcrypt_harness::oracle::{self, Case, KernelResult, Verdict, matrix};
+use dmcrypt_harness::sys;
 use dmcrypt_harness::vm::{self, KernelSource, PreparedKernel};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -130,17 +131,17 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 
 /// The host's device-mapper, asked of the kernel (see `kernel::probe`).
 pub fn host_has_dm() -> Result<(), String> {
-    kernel::probe::host_dm().map(|_| ()).map_err(|e| e.0)
+    sys::probe::host_dm().map(|_| ()).map_err(|e| e.0)
 }
 
 fn run_host(cases: &[Case]) -> Result<KernelRun> {
     dmcrypt_harness::interrupt::install();
-    let ctl = kernel::probe::control().map_err(|why| anyhow::anyhow!("host backend: {why}"))?;
+    let ctl = sys::probe::control().map_err(|why| anyhow::anyhow!("host backend: {why}"))?;
     let dir = tempfile::tempdir().context("creating a directory for backing files")?;
     let started = Instant::now();
     let mut results = BTreeMap::new();
     let pid = std::process::id();
-    let rig = kernel::Rig::new(dir.path(), "backing", cases).context("setting up a loop device")?;
+    let rig = oracle::Rig::new(dir.path(), "backing", cases).context("setting up a loop device")?;
     for (i, c) in cases.iter().enumerate() {
         if dmcrypt_harness::interrupt::requested() {
             // Dropping the rig detaches the loop device.
@@ -247,15 +248,15 @@ fn xml(s: &str) -> String {
 }
 
 /// The test-only fault selected by DMCH_TEST_FAULT, announced loudly.
-fn fault() -> kernel::Fault {
+fn fault() -> oracle::Fault {
     match std::env::var("DMCH_TEST_FAULT").as_deref() {
         Ok("byteswap-iv") => {
             eprintln!(
                 "dmch: warning: DMCH_TEST_FAULT=byteswap-iv: the reference is broken on purpose"
             );
-            kernel::Fault::ByteswapIv
+            oracle::Fault::ByteswapIv
         }
-        _ => kernel::Fault::None,
+        _ => oracle::Fault::None,
     }
 }
 
@@ -267,7 +268,7 @@ pub struct Evaluation {
     pub failed: bool,
 }
 
-pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: kernel::Fault) -> Evaluation {
+pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: oracle::Fault) -> Evaluation {
     use std::fmt::Write;
     let mut text = String::new();
     let mut any_fail = false;
@@ -278,7 +279,7 @@ pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: kernel::Fault) -> Eva
             .iter()
             .map(|c| {
                 let v = match run.results.get(&c.id) {
-                    Some(r) => kernel::compare(c, r, run.algorithms.as_ref(), fault),
+                    Some(r) => oracle::compare(c, r, run.algorithms.as_ref(), fault),
                     None => Verdict::Fail("no result from the kernel side".into()),
                 };
                 (c, v)

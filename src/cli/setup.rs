@@ -6,11 +6,11 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use dmcrypt_harness::engine::SectorCrypt;
-use dmcrypt_harness::kernel::dm::{Control, Mapping};
-use dmcrypt_harness::kernel::loopdev::LoopDevice;
 use dmcrypt_harness::key::Key;
 use dmcrypt_harness::keyderive::{self, HashSpec, Limits, Source};
 use dmcrypt_harness::spec::CipherSpec;
+use dmcrypt_harness::sys::dm::{Control, Mapping};
+use dmcrypt_harness::sys::loopdev::LoopDevice;
 use dmcrypt_harness::table::{CryptParams, Table};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -483,7 +483,7 @@ fn make_node(m: &Mapping) {
 fn create(o: &Opts, name: &str, device: &str) -> Result<()> {
     let (cipher, hash, key_size) = defaults(o);
     let spec = CipherSpec::parse(&cipher)?;
-    dmcrypt_harness::kernel::dm::check_name(name).map_err(|e| anyhow!("{e}"))?;
+    dmcrypt_harness::sys::dm::check_name(name).map_err(|e| anyhow!("{e}"))?;
     let ctl = if o.dry_run {
         None
     } else {
@@ -703,6 +703,6 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 
 /// The device-mapper control handle, or one line saying what the host lacks.
 fn host_control() -> Result<Control> {
-    dmcrypt_harness::kernel::probe::control()
+    dmcrypt_harness::sys::probe::control()
         .map_err(|why| anyhow!("this host cannot set up dm-crypt mappings: {why}"))
 }

@@ -1,5 +1,5 @@
 //! The QEMU backend: fetch a stock kernel, build an initramfs whose PID 1 is
-//! `dmch` itself (see `kernel::guest`), boot it under QEMU and collect the
+//! `dmch` itself (see `guest::agent`), boot it under QEMU and collect the
 //! result lines from the serial console.
 
 pub mod cpio;
@@ -7,7 +7,8 @@ mod fetch;
 
 pub use fetch::{KernelSource, PreparedKernel, any_cached, apt_state, cache_entries, prepare};
 
-use crate::kernel::{Case, KernelResult};
+use crate::oracle::{Case, KernelResult};
+use crate::protocol::{Line, files};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -133,7 +134,7 @@ pub fn build_initramfs(kernel: &PreparedKernel, cases: &[Case], out: &Path) -> R
 }
 
 /// As [`build_initramfs`]; with `scenario`, the guest also runs the
-/// real-setup scenario (`kernel::scenario`).
+/// real-setup scenario (`guest::scenario`).
 pub fn build_initramfs_with(
     kernel: &PreparedKernel,
     cases: &[Case],
@@ -169,7 +170,7 @@ fn write_initramfs(
     }
     c.char_dev("dev/console", 5, 1).map_err(w)?;
     let init = std::fs::read(&exe).map_err(io("reading the dmch executable"))?;
-    c.file("init", &init, true).map_err(w)?;
+    c.file(files::INIT, &init, true).map_err(w)?;
     let mut dirs = HashSet::new();
     for lib in libraries(&exe)? {
         let data = std::fs::read(&lib).map_err(io(format!("reading {}", lib.display())))?;
@@ -199,18 +200,18 @@ fn write_initramfs(
     };
     for (i, m) in modules.iter().enumerate() {
         let data = read_module(m)?;
-        let name = format!("{i:04}.ko");
-        c.file(&format!("modules/{name}"), &data, false)
+        let name = files::module(i);
+        c.file(&format!("{}/{name}", files::MODULE_DIR), &data, false)
             .map_err(w)?;
         order.push_str(&name);
         order.push('\n');
     }
-    c.file("modules/order", order.as_bytes(), false)
+    c.file(files::MODULE_ORDER, order.as_bytes(), false)
         .map_err(w)?;
     let lines: String = cases.iter().map(|c| c.to_line() + "\n").collect();
-    c.file("cases", lines.as_bytes(), false).map_err(w)?;
+    c.file(files::CASES, lines.as_bytes(), false).map_err(w)?;
     if scenario {
-        c.file("scenario", b"", false).map_err(w)?;
+        c.file(files::SCENARIO, b"", false).map_err(w)?;
     }
     use std::io::Write;
     c.finish().map_err(w)?.flush().map_err(w)?;
@@ -454,7 +455,7 @@ fn boot_until(
     // Firmware may print; only the agent's first line proves the boot.
     let out = drain(
         child.stdout.take().expect("piped"),
-        Some((b"DMCH-GUEST", reached.clone())),
+        Some((crate::protocol::FIRST_LINE_TAG, reached.clone())),
     );
     let err = drain(child.stderr.take().expect("piped"), None);
     let reached_agent = || reached.load(std::sync::atomic::Ordering::Relaxed);
@@ -583,25 +584,23 @@ fn boot_until(
     let mut checks = Vec::new();
     let mut done = false;
     for line in log.lines() {
-        // Kernel messages can share a console line with ours: start at our tag.
-        let line = line.trim_end_matches('\r');
-        let line = line.find("DMCH-").map_or(line, |i| &line[i..]);
-        if let Some(r) = line.strip_prefix("DMCH-GUEST\t") {
-            release = r.to_string();
-        } else if let Some(c) = line.strip_prefix("DMCH-CHECK\t") {
-            let f: Vec<&str> = c.splitn(3, '\t').collect();
-            if f.len() == 3 {
-                checks.push((f[0].to_string(), f[1] == "PASS", f[2].to_string()));
+        match Line::decode(line) {
+            Some(Line::Guest(r)) => release = r,
+            Some(Line::Check {
+                name,
+                passed,
+                detail,
+            }) => checks.push((name, passed, detail)),
+            Some(Line::Algorithms(a)) => algorithms = a.into_iter().collect(),
+            Some(Line::Done(_)) => done = true,
+            Some(Line::Fatal(f)) => {
+                let r = format!("guest: {f}");
+                return Err(fail(VmError::Setup(r.clone()), r, true));
             }
-        } else if let Some(a) = line.strip_prefix("DMCH-ALGS\t") {
-            algorithms = a.split(',').map(String::from).collect();
-        } else if line.starts_with("DMCH-DONE") {
-            done = true;
-        } else if let Some(f) = line.strip_prefix("DMCH-FATAL\t") {
-            let r = format!("guest: {f}");
-            return Err(fail(VmError::Setup(r.clone()), r, true));
-        } else if let Some((id, r)) = KernelResult::from_line(line) {
-            results.insert(id, r);
+            Some(Line::Result { id, result }) => {
+                results.insert(id, result);
+            }
+            Some(Line::Log(_)) | None => {}
         }
     }
     if !done {

@@ -6,7 +6,11 @@
 //! The backing file is unlinked from the start and the loop device has
 //! autoclear set: nothing outlives the measurement, whatever fails.
 
+use super::activate::{ActivateError, Scoped};
 use super::{aligned, direct, dm, loopdev};
+use crate::key::Key;
+use crate::spec::CipherSpec;
+use crate::table::{CryptParams, Table};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,28 +37,6 @@ fn scratch_dir() -> PathBuf {
     }
 }
 
-/// Removes the mapping on every path out of `measure`.
-struct Mapped<'a> {
-    ctl: &'a dm::Control,
-    m: Option<dm::Mapping>,
-}
-
-impl Drop for Mapped<'_> {
-    fn drop(&mut self) {
-        if let Some(m) = self.m.take() {
-            // udev may still hold the new node open for a moment (EBUSY).
-            for _ in 0..50 {
-                match self.ctl.remove(&m) {
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => break,
-                }
-            }
-        }
-    }
-}
-
 /// Measure `cipher` with `key` at `sector_size` for about `secs` seconds
 /// per direction. Errors name the step that failed; a table the kernel
 /// refuses comes back as `InvalidInput` with its errno.
@@ -69,32 +51,24 @@ pub fn measure(
     backing.set_len(DEVICE)?;
     let lo = loopdev::LoopDevice::attach_autoclear(&backing)?;
     let name = format!("dmch-bench-{}", std::process::id());
-    let mut params = Zeroizing::new(format!("{cipher} "));
-    for b in key {
-        params.push_str(&format!("{b:02x}"));
-    }
-    params.push_str(&format!(" 0 {} 0", lo.path));
-    if sector_size != 512 {
-        params.push_str(&format!(" 1 sector_size:{sector_size}"));
-    }
-    let mapped = Mapped {
-        ctl,
-        m: Some(ctl.create(&name)?),
-    };
-    let m = mapped.m.as_ref().expect("set above");
-    if let Err(e) = ctl
-        .load(m, 0, DEVICE / 512, "crypt", &params, false)
-        .and_then(|_| ctl.resume(m))
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "the kernel refused the table ({})",
-                e.raw_os_error()
-                    .map_or(e.to_string(), |n| format!("errno {n}"))
-            ),
-        ));
-    }
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+    let spec = CipherSpec::parse(cipher).map_err(|e| invalid(e.to_string()))?;
+    let params = CryptParams::new(spec, Key::from_bytes(key), lo.path.clone())
+        .with_sector_size((sector_size != 512).then_some(sector_size));
+    let table = Table::new(0, DEVICE / 512, params).map_err(|e| invalid(e.to_string()))?;
+    let text = Zeroizing::new(table.params.to_string());
+    let mapped =
+        Scoped::activate(ctl, &name, DEVICE / 512, "crypt", &text, false).map_err(|e| {
+            invalid(match e {
+                ActivateError::Refused(e) => format!(
+                    "the kernel refused the table ({})",
+                    e.raw_os_error()
+                        .map_or(e.to_string(), |n| format!("errno {n}"))
+                ),
+                other => other.to_string(),
+            })
+        })?;
+    let m = mapped.mapping();
     let (mut raw, off) = aligned(IO);
     let buf = &mut raw[off..off + IO];
     buf.iter_mut()

@@ -3,7 +3,9 @@
 //! runs every case through the real dm-crypt target, prints one result line
 //! per case on the console and powers the machine off. No shell, no dmsetup.
 
-use super::{Case, KernelResult, Rig, dm};
+use crate::oracle::{Case, KernelResult, Rig};
+use crate::protocol::{Line, files};
+use crate::sys::dm;
 use std::ffi::CString;
 use std::io::Write;
 use std::path::Path;
@@ -18,10 +20,11 @@ fn mount(src: &str, target: &str, fstype: &str) {
     // SAFETY: valid NUL-terminated strings; no data argument.
     let r = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
     if r != 0 {
-        println!(
-            "DMCH-LOG\tmount {target}: {}",
+        Line::Log(format!(
+            "mount {target}: {}",
             std::io::Error::last_os_error()
-        );
+        ))
+        .print();
     }
 }
 
@@ -69,16 +72,17 @@ pub fn run_as_init() -> ! {
     mount("proc", "/proc", "proc");
     mount("sysfs", "/sys", "sysfs");
     mount("devtmpfs", "/dev", "devtmpfs");
-    println!("DMCH-GUEST\t{}", kernel_release());
-    let order = std::fs::read_to_string("/modules/order").unwrap_or_default();
+    Line::Guest(kernel_release()).print();
+    let root = Path::new("/");
+    let order = std::fs::read_to_string(root.join(files::MODULE_ORDER)).unwrap_or_default();
     let mut failed = 0;
     for m in order.lines().filter(|l| !l.is_empty()) {
-        if let Err(e) = load_module(&Path::new("/modules").join(m)) {
+        if let Err(e) = load_module(&root.join(files::MODULE_DIR).join(m)) {
             failed += 1;
-            println!("DMCH-LOG\tmodule {m}: {e}");
+            Line::Log(format!("module {m}: {e}")).print();
         }
     }
-    println!("DMCH-LOG\tmodules loaded, {failed} failed");
+    Line::Log(format!("modules loaded, {failed} failed")).print();
     // Which algorithms this kernel has, so the host can tell "not built"
     // from "refused".
     let crypto = std::fs::read_to_string("/proc/crypto").unwrap_or_default();
@@ -90,31 +94,35 @@ pub fn run_as_init() -> ! {
         .collect();
     names.sort();
     names.dedup();
-    println!("DMCH-ALGS\t{}", names.join(","));
-    if std::path::Path::new("/scenario").exists() {
+    Line::Algorithms(names.iter().map(|n| n.to_string()).collect()).print();
+    if root.join(files::SCENARIO).exists() {
         super::scenario::run();
     }
-    let cases: Vec<Case> = std::fs::read_to_string("/cases")
+    let cases: Vec<Case> = std::fs::read_to_string(root.join(files::CASES))
         .unwrap_or_default()
         .lines()
         .filter_map(Case::from_line)
         .collect();
     match dm::Control::open() {
-        Err(e) => println!("DMCH-FATAL\tno device-mapper control: {e}"),
+        Err(e) => Line::Fatal(format!("no device-mapper control: {e}")).print(),
         Ok(ctl) => {
             let dir = Path::new("/tmp");
             let _ = std::fs::create_dir_all(dir);
             match Rig::new(dir, "backing", &cases) {
-                Err(e) => println!("DMCH-FATAL\tloop device setup: {e}"),
+                Err(e) => Line::Fatal(format!("loop device setup: {e}")).print(),
                 Ok(rig) => {
                     for (i, c) in cases.iter().enumerate() {
-                        let r: KernelResult = rig.run(&ctl, c, &format!("dmch{i}"));
-                        println!("{}", r.to_line(&c.id));
+                        let result: KernelResult = rig.run(&ctl, c, &format!("dmch{i}"));
+                        Line::Result {
+                            id: c.id.clone(),
+                            result,
+                        }
+                        .print();
                     }
                 }
             }
         }
     }
-    println!("DMCH-DONE\t{}", cases.len());
+    Line::Done(cases.len()).print();
     power_off()
 }

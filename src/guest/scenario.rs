@@ -5,6 +5,7 @@
 
 use crate::engine::{Geometry, SectorCrypt};
 use crate::key::Key;
+use crate::protocol::Line;
 use crate::spec::CipherSpec;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -34,11 +35,12 @@ fn dmch(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
 }
 
 fn check(name: &str, ok: bool, detail: &str) -> bool {
-    let detail = detail.replace(['\t', '\n'], " ");
-    println!(
-        "DMCH-CHECK\t{name}\t{}\t{detail}",
-        if ok { "PASS" } else { "FAIL" }
-    );
+    Line::Check {
+        name: name.into(),
+        passed: ok,
+        detail: detail.into(),
+    }
+    .print();
     ok
 }
 

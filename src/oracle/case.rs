@@ -1,0 +1,160 @@
+//! One kernel case: a crypt table, the data pushed through it, and what
+//! the reference makes of it.
+
+use crate::engine::SectorCrypt;
+use crate::spec::CipherSpec;
+use crate::table::Table;
+
+/// One kernel case: a crypt table and the data pushed through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    pub id: String,
+    pub cipher: String,
+    pub key_hex: String,
+    pub iv_offset: u64,
+    pub sector_size: u32,
+    pub iv_large_sectors: bool,
+    /// Device offset (512-byte sectors) of the mapping on its backing file.
+    pub offset: u64,
+    /// Bytes of data, a whole number of sectors.
+    pub len: usize,
+}
+
+impl Case {
+    /// The crypt parameters for a table on `device`.
+    /// These are raw fields, not a checked table: the kernel is also sent
+    /// the tables the reference refuses.
+    pub fn params(&self, device: &str) -> String {
+        let opts = crate::table::Options {
+            sector_size: (self.sector_size != 512).then_some(self.sector_size),
+            iv_large_sectors: self.iv_large_sectors,
+            ..Default::default()
+        }
+        .to_args();
+        crate::table::params_text(
+            &self.cipher,
+            &self.key_hex,
+            self.iv_offset,
+            device,
+            self.offset,
+            &opts,
+        )
+    }
+
+    /// The plaintext: byte i is i mod 256 (the vector format's `counter N`).
+    pub fn plaintext(&self) -> Vec<u8> {
+        (0..self.len).map(|i| i as u8).collect()
+    }
+
+    /// One line for the guest's case file.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            self.id,
+            self.cipher,
+            self.key_hex,
+            self.iv_offset,
+            self.sector_size,
+            self.iv_large_sectors as u8,
+            self.offset,
+            self.len
+        )
+    }
+
+    pub fn from_line(line: &str) -> Option<Case> {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 8 {
+            return None;
+        }
+        Some(Case {
+            id: f[0].into(),
+            cipher: f[1].into(),
+            key_hex: f[2].into(),
+            iv_offset: f[3].parse().ok()?,
+            sector_size: f[4].parse().ok()?,
+            iv_large_sectors: f[5] == "1",
+            offset: f[6].parse().ok()?,
+            len: f[7].parse().ok()?,
+        })
+    }
+
+    /// What the reference makes of this case: `Err` when it refuses it.
+    pub fn reference(&self) -> Result<Vec<u8>, String> {
+        self.reference_with(Fault::None)
+    }
+
+    /// The reference, optionally broken on purpose (see [`Fault`]).
+    pub fn reference_with(&self, fault: Fault) -> Result<Vec<u8>, String> {
+        // The table rules first (lengths, alignment), as the kernel's constructor.
+        let line = format!("0 {} crypt {}", self.len / 512, self.params("/dev/null"));
+        let t = Table::parse(&line).map_err(|e| e.to_string())?;
+        let mut e = SectorCrypt::new(&t.params.cipher, &t.params.key, t.params.geometry())
+            .map_err(|e| e.to_string())?;
+        if fault == Fault::ByteswapIv {
+            e = e.inject_fault_byteswap_iv();
+        }
+        let mut d = self.plaintext();
+        e.encrypt(0, &mut d).map_err(|e| e.to_string())?;
+        Ok(d)
+    }
+}
+
+impl Case {
+    /// What the reference reads back from `ciphertext` under this case's
+    /// table (the plaintext when the table round-trips).
+    pub fn reference_readback(&self, ciphertext: &[u8], fault: Fault) -> Vec<u8> {
+        let line = format!("0 {} crypt {}", self.len / 512, self.params("/dev/null"));
+        let mut d = ciphertext.to_vec();
+        let read = Table::parse(&line).ok().and_then(|t| {
+            let mut e =
+                SectorCrypt::new(&t.params.cipher, &t.params.key, t.params.geometry()).ok()?;
+            if fault == Fault::ByteswapIv {
+                e = e.inject_fault_byteswap_iv();
+            }
+            e.decrypt(0, &mut d).ok()
+        });
+        if read.is_none() {
+            d.clear();
+        }
+        d
+    }
+}
+
+/// Test-only: a deliberately broken reference, to prove the kernel check
+/// catches it (selected with DMCH_TEST_FAULT=byteswap-iv).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Every IV byte-reversed: plain64 written big-endian.
+    ByteswapIv,
+}
+
+impl Case {
+    /// Crypto API base algorithms the case needs: block and stream ciphers,
+    /// and the ESSIV hash.
+    pub fn algorithms(&self) -> Vec<String> {
+        let Ok(spec) = CipherSpec::parse(&self.cipher) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = spec
+            .cipher
+            .split(',')
+            .map(|c| c.trim_end_matches("-generic").to_string())
+            .collect();
+        if spec.effective_ivmode() == Some("essiv")
+            && let Some(h) = &spec.ivopts
+        {
+            v.push(h.clone());
+        }
+        // The mode's template module (crypto/<chain>.ko), built in or not.
+        v.push(format!("template:{}", spec.chain));
+        v
+    }
+}
+
+/// The first 16 bytes of each sector: what a report shows of a mismatch.
+pub(crate) fn excerpts(data: &[u8], sector_size: usize) -> Vec<[u8; 16]> {
+    data.chunks(sector_size)
+        .map(|s| s[..16].try_into().unwrap())
+        .collect()
+}

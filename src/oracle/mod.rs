@@ -1,0 +1,21 @@
+//! The real kernel as oracle: cases and the matrix, the runner that pushes
+//! a case through a live dm-crypt mapping, and the comparison with the
+//! reference engine.
+//!
+//! A case is encrypted by writing its plaintext through a mapping over a
+//! loop device with O_DIRECT and reading the backing file (never through the
+//! loop device's page cache); it is read back through the same mapping with
+//! O_DIRECT. Only digests and per-sector excerpts leave the kernel side,
+//! which keeps the serial console of a guest fast.
+
+mod case;
+mod compare;
+pub mod matrix;
+mod result;
+mod rig;
+
+pub(crate) use case::excerpts;
+pub use case::{Case, Fault};
+pub use compare::{Verdict, compare};
+pub use result::KernelResult;
+pub use rig::Rig;
