@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 . ci/ensure-toolchain.sh
 echo "== cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy"
+echo "== cargo clippy (default features, then with the test-only fault hook)"
 cargo clippy --all-targets --quiet -- -D warnings
-echo "== cargo test"
+cargo clippy --all-targets --quiet --features test-fault -- -D warnings
+echo "== cargo test (with the test-only fault hook: broken engines must be caught)"
 # --show-output: tests that cannot run here print why (SKIPPED: ...).
-cargo test --release -- --show-output 2>&1
+cargo test --release --features test-fault -- --show-output 2>&1
 echo "== benches build"
 cargo bench --no-run --quiet
 echo "== dmch check"

@@ -188,7 +188,7 @@ impl SectorCrypt {
     /// Test-only hook: break this instance on purpose (every IV byte-reversed,
     /// so plain64 becomes big-endian), to prove that checkers catch a wrong
     /// reference without editing the engine.
-    #[doc(hidden)]
+    #[cfg(feature = "test-fault")]
     pub fn inject_fault_byteswap_iv(mut self) -> Self {
         self.byteswap_iv = true;
         self

@@ -31,12 +31,12 @@ pub struct CheckArgs {
 }
 
 /// The kernel half: host when possible, a guest when asked, else why not.
-fn kernel_part(a: &CheckArgs) -> Result<Result<super::kernel::Evaluation, String>> {
+fn kernel_part(a: &CheckArgs) -> Result<Result<dmcrypt_harness::oracle::Evaluation, String>> {
     if a.no_kernel {
         return Ok(Err("--no-kernel was given".into()));
     }
     if a.kernels.is_empty()
-        && let Err(why) = super::kernel::host_has_dm()
+        && let Err(why) = dmcrypt_harness::sys::probe::host_dm()
     {
         return Ok(Err(format!(
             "the host cannot run it ({why}); a QEMU guest can: dmch check --kernel debian:6.12"
@@ -44,7 +44,7 @@ fn kernel_part(a: &CheckArgs) -> Result<Result<super::kernel::Evaluation, String
     }
     let args = super::kernel::KernelArgs::for_check(a.kernels.clone());
     let (cases, runs) = super::kernel::run_kernels(&args)?;
-    Ok(Ok(super::kernel::evaluate(
+    Ok(Ok(dmcrypt_harness::oracle::evaluate(
         &cases,
         &runs,
         dmcrypt_harness::oracle::Fault::None,

@@ -1,20 +1,19 @@
-//! `dmch kernel check` and `dmch vectors generate`: the real kernel as
-//! oracle, on the host (device-mapper and root) or in a QEMU guest.
+//! `dmch kernel check|setups` and `dmch vectors generate`: the real kernel
+//! as oracle, on the host (device-mapper) or in QEMU guests. The runner and
+//! the reports live in `oracle`; this file parses and prints.
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use dmcrypt_harness::oracle::{self, Case, KernelResult, Verdict, matrix};
-use dmcrypt_harness::sys;
-use dmcrypt_harness::vm::{self, KernelSource, PreparedKernel};
-use serde_json::json;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use dmcrypt_harness::oracle::run::{self, Backend as RunBackend, KernelRun};
+use dmcrypt_harness::oracle::{self, Case};
+use dmcrypt_harness::vm::KernelSource;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
-    /// The host when it has device-mapper and root, else a QEMU guest.
+    /// The host when its kernel answers as device-mapper, else a QEMU guest.
     Auto,
     Host,
     Vm,
@@ -90,15 +89,12 @@ pub struct GenerateArgs {
     out: PathBuf,
 }
 
-/// One kernel's run.
-pub struct KernelRun {
-    pub label: String,
-    pub release: String,
-    pub backend: String,
-    pub elapsed: Duration,
-    pub results: BTreeMap<String, KernelResult>,
-    /// Algorithms the kernel has, when known (guests report /proc/crypto).
-    pub algorithms: Option<std::collections::BTreeSet<String>>,
+#[derive(Args)]
+pub struct ScenarioArgs {
+    #[command(flatten)]
+    sources: KernelSources,
+    #[arg(long, value_name = "S", default_value_t = 600)]
+    timeout: u64,
 }
 
 impl KernelArgs {
@@ -117,251 +113,37 @@ impl KernelArgs {
     }
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let (k, n) = s.split_once('/').context("--shard takes K/N, e.g. 1/4")?;
-    let (k, n): (usize, usize) = (
-        k.parse().context("--shard K")?,
-        n.parse().context("--shard N")?,
-    );
-    if n == 0 || k == 0 || k > n {
-        bail!("--shard {s}: K must be between 1 and N");
-    }
-    Ok((k, n))
+/// The one line a run says when KVM is given up for TCG.
+fn note(n: &str) {
+    eprintln!("dmch: {n}");
 }
 
-/// The host's device-mapper, asked of the kernel (see `kernel::probe`).
-pub fn host_has_dm() -> Result<(), String> {
-    sys::probe::host_dm().map(|_| ()).map_err(|e| e.0)
-}
-
-fn run_host(cases: &[Case]) -> Result<KernelRun> {
-    dmcrypt_harness::interrupt::install();
-    let ctl = sys::probe::control().map_err(|why| anyhow::anyhow!("host backend: {why}"))?;
-    let dir = tempfile::tempdir().context("creating a directory for backing files")?;
-    let started = Instant::now();
-    let mut results = BTreeMap::new();
-    let pid = std::process::id();
-    let rig = oracle::Rig::new(dir.path(), "backing", cases).context("setting up a loop device")?;
-    for (i, c) in cases.iter().enumerate() {
-        if dmcrypt_harness::interrupt::requested() {
-            // Dropping the rig detaches the loop device.
-            bail!("interrupted after {i} cases; every mapping and loop device was removed");
-        }
-        // Names unique per process, so parallel runs never collide.
-        let r = rig.run(&ctl, c, &format!("dmch-{pid}-{i}"));
-        results.insert(c.id.clone(), r);
-    }
-    drop(rig);
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    Ok(KernelRun {
-        label: "host".into(),
-        release: release.trim().into(),
-        backend: "host".into(),
-        elapsed: started.elapsed(),
-        results,
-        algorithms: None,
-    })
-}
-
-/// Boot a guest, telling the user once if KVM was given up for TCG.
-fn boot(k: &PreparedKernel, initrd: &Path, timeout: u64) -> Result<vm::GuestRun> {
-    dmcrypt_harness::interrupt::install();
-    let run = vm::run(k, initrd, Duration::from_secs(timeout))
-        .with_context(|| format!("booting {}", k.label))?;
-    if let Some(note) = &run.accel_note {
-        eprintln!("dmch: {note}");
-    }
-    Ok(run)
-}
-
-fn run_vm(k: &PreparedKernel, cases: &[Case], timeout: u64) -> Result<KernelRun> {
-    let dir = vm::work_dir()?;
-    let initrd = dir.path().join("initrd.cpio");
-    vm::build_initramfs(k, cases, &initrd)
-        .with_context(|| format!("building the initramfs for {}", k.label))?;
-    // For debugging a guest by hand: keep a copy of its initramfs.
-    if let Some(keep) = std::env::var_os("DMCH_KEEP_INITRD") {
-        std::fs::copy(&initrd, &keep).context("copying the initramfs to DMCH_KEEP_INITRD")?;
-    }
-    let run = boot(k, &initrd, timeout)?;
-    Ok(KernelRun {
-        label: k.label.clone(),
-        release: run.kernel_release,
-        backend: format!("vm ({})", run.accel.as_str()),
-        elapsed: run.elapsed,
-        results: run.results,
-        algorithms: Some(
-            run.algorithms
-                .into_iter()
-                .chain(k.crypto_templates())
-                .collect(),
-        ),
-    })
-}
-
-/// Run the (sharded) matrix on every requested kernel.
+/// Run the (selected) matrix on every requested kernel.
 pub fn run_kernels(a: &KernelArgs) -> Result<(Vec<Case>, Vec<KernelRun>)> {
-    let mut cases = matrix::cases();
-    if let Some(s) = &a.shard {
-        let (k, n) = parse_shard(s)?;
-        cases = matrix::shard(cases, k, n);
-    }
-    if !a.only.is_empty() {
-        cases.retain(|c| a.only.iter().any(|t| c.id.contains(t.as_str())));
-        if cases.is_empty() {
-            bail!("no case id contains {}", a.only.join(" or "));
-        }
-    }
-    let sources = a.sources.list();
+    let shard = a.shard.as_deref().map(run::parse_shard).transpose()?;
+    let cases = run::select(shard, &a.only)?;
     let backend = match a.backend {
-        Backend::Auto if sources.is_empty() && host_has_dm().is_ok() => Backend::Host,
-        Backend::Auto => Backend::Vm,
-        b => b,
+        Backend::Auto => RunBackend::Auto,
+        Backend::Host => RunBackend::Host,
+        Backend::Vm => RunBackend::Vm,
     };
-    let mut runs = Vec::new();
-    match backend {
-        Backend::Host => {
-            host_has_dm().map_err(|why| anyhow::anyhow!("host backend unavailable: {why}"))?;
-            runs.push(run_host(&cases)?);
-        }
-        _ => {
-            if sources.is_empty() {
-                bail!(
-                    "the host has no usable device-mapper ({}); name a guest kernel, e.g. --kernel debian:6.12",
-                    host_has_dm().err().unwrap_or_default()
-                );
-            }
-            for s in &sources {
-                let k = vm::prepare(s).with_context(|| format!("preparing kernel {s:?}"))?;
-                runs.push(run_vm(&k, &cases, a.timeout)?);
-            }
-        }
-    }
+    let runs = run::run(
+        backend,
+        &a.sources.list(),
+        &cases,
+        Duration::from_secs(a.timeout),
+        &mut note,
+    )?;
     Ok((cases, runs))
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The test-only fault selected by DMCH_TEST_FAULT, announced loudly.
-fn fault() -> oracle::Fault {
-    match std::env::var("DMCH_TEST_FAULT").as_deref() {
-        Ok("byteswap-iv") => {
-            eprintln!(
-                "dmch: warning: DMCH_TEST_FAULT=byteswap-iv: the reference is broken on purpose"
-            );
-            oracle::Fault::ByteswapIv
-        }
-        _ => oracle::Fault::None,
-    }
-}
-
-/// The comparison of every run with the reference, rendered three ways.
-pub struct Evaluation {
-    pub text: String,
-    pub json: serde_json::Value,
-    pub junit: String,
-    pub failed: bool,
-}
-
-pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: oracle::Fault) -> Evaluation {
-    use std::fmt::Write;
-    let mut text = String::new();
-    let mut any_fail = false;
-    let mut reports = Vec::new();
-    let mut junit = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
-    for run in runs {
-        let verdicts: Vec<(&Case, Verdict)> = cases
-            .iter()
-            .map(|c| {
-                let v = match run.results.get(&c.id) {
-                    Some(r) => oracle::compare(c, r, run.algorithms.as_ref(), fault),
-                    None => Verdict::Fail("no result from the kernel side".into()),
-                };
-                (c, v)
-            })
-            .collect();
-        let count = |f: &dyn Fn(&Verdict) -> bool| verdicts.iter().filter(|v| f(&v.1)).count();
-        let passed = count(&|v| *v == Verdict::Pass);
-        let rejected = count(&|v| *v == Verdict::RejectedAsExpected);
-        let unavailable = count(&|v| matches!(v, Verdict::Unavailable(_)));
-        let failed = verdicts.len() - passed - rejected - unavailable;
-        any_fail |= failed > 0;
-        let secs = run.elapsed.as_secs_f64();
-        let rate = cases.len() as f64 / secs.max(0.001);
-        let _ = writeln!(
-            text,
-            "kernel {} [{}], backend {}",
-            run.release, run.label, run.backend
-        );
-        let _ = writeln!(
-            text,
-            "  cases {:>5}  passed {passed:>5}  rejected as expected {rejected:>4}  not in this kernel {unavailable:>3}  failed {failed:>4}  ({secs:.1} s, {rate:.1} cases/s)",
-            cases.len()
-        );
-        let mut missing: Vec<&str> = verdicts
-            .iter()
-            .filter_map(|v| match &v.1 {
-                Verdict::Unavailable(w) => Some(w.as_str()),
-                _ => None,
-            })
-            .collect();
-        missing.sort();
-        missing.dedup();
-        for m in missing {
-            let _ = writeln!(text, "  skipped, {m}");
-        }
-        for (c, v) in &verdicts {
-            if let Verdict::Fail(why) = v {
-                let table = c.params("<dev>").replace(&c.key_hex, "<key>");
-                let _ = writeln!(text, "  FAIL {}: table '{table}': {why}", c.id);
-            }
-        }
-        let _ = writeln!(
-            junit,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" skipped=\"{unavailable}\" time=\"{secs:.3}\">",
-            xml(&run.release),
-            cases.len()
-        );
-        for (c, v) in &verdicts {
-            let body = match v {
-                Verdict::Fail(why) => format!("<failure message=\"{}\"/>", xml(why)),
-                Verdict::Unavailable(why) => format!("<skipped message=\"{}\"/>", xml(why)),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                junit,
-                "    <testcase classname=\"{}\" name=\"{}\">{body}</testcase>",
-                xml(&run.release),
-                xml(&c.id)
-            );
-        }
-        junit.push_str("  </testsuite>\n");
-        reports.push(json!({
-            "kernel": run.release, "source": run.label, "backend": run.backend,
-            "seconds": secs, "cases": cases.len(), "passed": passed,
-            "rejected_as_expected": rejected, "unavailable": unavailable, "failed": failed,
-            "failures": verdicts.iter().filter_map(|(c, v)| match v {
-                Verdict::Fail(w) => Some(json!({"id": c.id, "reason": w})), _ => None }).collect::<Vec<_>>(),
-        }));
-    }
-    junit.push_str("</testsuites>\n");
-    Evaluation {
-        text,
-        json: json!({"kernels": reports, "ok": !any_fail}),
-        junit,
-        failed: any_fail,
-    }
-}
-
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
-    let fault = fault();
+    let fault = run::fault_from_env();
+    if fault != oracle::Fault::None {
+        eprintln!("dmch: warning: DMCH_TEST_FAULT: the reference is broken on purpose");
+    }
     let (cases, runs) = run_kernels(&a.k)?;
-    let e = evaluate(&cases, &runs, fault);
+    let e = oracle::evaluate(&cases, &runs, fault);
     if let Some(f) = &a.junit {
         std::fs::write(f, &e.junit).with_context(|| format!("writing {}", f.display()))?;
     }
@@ -377,14 +159,6 @@ pub fn check(a: CheckArgs) -> Result<ExitCode> {
     })
 }
 
-#[derive(Args)]
-pub struct ScenarioArgs {
-    #[command(flatten)]
-    sources: KernelSources,
-    #[arg(long, value_name = "S", default_value_t = 600)]
-    timeout: u64,
-}
-
 /// The real-setup scenario (create, remove, reload, resize, status, swap,
 /// failure paths) run by `dmch` itself inside a guest.
 pub fn setups(a: ScenarioArgs) -> Result<ExitCode> {
@@ -396,22 +170,19 @@ pub fn setups(a: ScenarioArgs) -> Result<ExitCode> {
     }
     let mut failed = false;
     for s in &sources {
-        let k = vm::prepare(s).with_context(|| format!("preparing kernel {s:?}"))?;
-        let dir = vm::work_dir()?;
-        let initrd = dir.path().join("initrd.cpio");
-        vm::build_initramfs_with(&k, &[], true, &initrd).context("building the initramfs")?;
-        let run = boot(&k, &initrd, a.timeout)?;
+        let k = run::prepare(s)?;
+        let r = run::boot(&k, &[], true, Duration::from_secs(a.timeout), &mut note)?;
         println!(
             "setups on kernel {} [{}], {:.1} s",
-            run.kernel_release,
+            r.kernel_release,
             k.label,
-            run.elapsed.as_secs_f64()
+            r.elapsed.as_secs_f64()
         );
-        if run.checks.is_empty() {
+        if r.checks.is_empty() {
             failed = true;
             println!("  FAIL: the guest reported no checks");
         }
-        for (name, ok, detail) in &run.checks {
+        for (name, ok, detail) in &r.checks {
             failed |= !ok;
             if *ok {
                 println!("  ok    {name}");
@@ -419,24 +190,14 @@ pub fn setups(a: ScenarioArgs) -> Result<ExitCode> {
                 println!("  FAIL  {name}: {detail}");
             }
         }
-        let n = run.checks.iter().filter(|c| c.1).count();
-        println!("  {} passed, {} failed", n, run.checks.len() - n);
+        let n = r.checks.iter().filter(|c| c.1).count();
+        println!("  {} passed, {} failed", n, r.checks.len() - n);
     }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Long hex values continue on indented lines of 64 digits (vectors/README.md).
-fn wrap_hex(h: &str) -> String {
-    let parts: Vec<&str> = h
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    parts.join("\n  ")
 }
 
 pub fn generate(a: GenerateArgs) -> Result<ExitCode> {
@@ -446,37 +207,13 @@ pub fn generate(a: GenerateArgs) -> Result<ExitCode> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    for run in &runs {
-        let series = run.release.split('.').take(2).collect::<Vec<_>>().join(".");
-        let path = a.out.join(format!("kernel-{series}.vec"));
-        let mut out = format!(
-            "# Ciphertexts produced by the Linux {} dm-crypt target\n# Written by `dmch vectors generate`; format: vectors/README.md\n\n[file]\nsource: Linux {} ({}), dm-crypt target, {}\nretrieved: {date}\nsemantics: each plaintext was written through a fresh crypt mapping over a loop device and the ciphertext read from the backing file; a second fresh mapping read it back to the plaintext. Digests are of the whole ciphertext.\n\n",
-            run.release, run.release, run.label, run.backend
-        );
-        let mut n = 0;
-        for c in &cases {
-            let Some(KernelResult::Data {
-                ct_sha256,
-                pt_sha256,
-                ..
-            }) = run.results.get(&c.id)
-            else {
-                continue;
-            };
-            if *pt_sha256 != dmcrypt_harness::hash::sha256(&c.plaintext()) {
-                continue;
-            }
-            n += 1;
-            out.push_str(&format!(
-                "[vector {}]\nsource: Linux {} dm-crypt, case {}\nproduced: kernel-produced on {date} ({}); read back by the kernel\nkind: sector\nspec: {}\nkey: {}\niv-offset: {}\nsector-size: {}\n{}start-sector: 0\nplaintext: counter {}\nciphertext-sha256: {}\n\n",
-                c.id, run.release, c.id, run.backend, c.cipher, wrap_hex(&c.key_hex), c.iv_offset, c.sector_size,
-                if c.iv_large_sectors { "flags: iv_large_sectors\n" } else { "" },
-                c.len, hex::encode(ct_sha256)
-            ));
-        }
-        std::fs::write(&path, out.trim_end().to_string() + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("{}: {n} vectors from {}", path.display(), run.release);
+    for r in &runs {
+        let path = a
+            .out
+            .join(dmcrypt_harness::vectors::kernel_file_name(&r.release));
+        let (text, n) = dmcrypt_harness::vectors::kernel_vectors(r, &cases, &date);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}: {n} vectors from {}", path.display(), r.release);
     }
     Ok(ExitCode::SUCCESS)
 }

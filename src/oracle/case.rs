@@ -3,7 +3,7 @@
 
 use crate::engine::SectorCrypt;
 use crate::spec::CipherSpec;
-use crate::table::Table;
+use crate::table::{CryptParams, Table};
 
 /// One kernel case: a crypt table and the data pushed through it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,50 +83,57 @@ impl Case {
         self.reference_with(Fault::None)
     }
 
+    /// The reference engine for this case's table, checked as the kernel's
+    /// constructor would, and broken on purpose when `fault` says so.
+    fn engine(&self, fault: Fault) -> Result<SectorCrypt, String> {
+        let text = self.params("/dev/null");
+        let args: Vec<&str> = text.split_whitespace().collect();
+        let t = CryptParams::parse_args(&args)
+            .and_then(|p| Table::new(0, self.len as u64 / 512, p))
+            .map_err(|e| e.to_string())?;
+        let e = SectorCrypt::new(&t.params.cipher, &t.params.key, t.params.geometry())
+            .map_err(|e| e.to_string())?;
+        Ok(fault.apply(e))
+    }
+
     /// The reference, optionally broken on purpose (see [`Fault`]).
     pub fn reference_with(&self, fault: Fault) -> Result<Vec<u8>, String> {
-        // The table rules first (lengths, alignment), as the kernel's constructor.
-        let line = format!("0 {} crypt {}", self.len / 512, self.params("/dev/null"));
-        let t = Table::parse(&line).map_err(|e| e.to_string())?;
-        let mut e = SectorCrypt::new(&t.params.cipher, &t.params.key, t.params.geometry())
-            .map_err(|e| e.to_string())?;
-        if fault == Fault::ByteswapIv {
-            e = e.inject_fault_byteswap_iv();
-        }
+        let e = self.engine(fault)?;
         let mut d = self.plaintext();
         e.encrypt(0, &mut d).map_err(|e| e.to_string())?;
         Ok(d)
     }
-}
 
-impl Case {
     /// What the reference reads back from `ciphertext` under this case's
-    /// table (the plaintext when the table round-trips).
+    /// table (the plaintext when the table round-trips; empty when the
+    /// reference refuses the table).
     pub fn reference_readback(&self, ciphertext: &[u8], fault: Fault) -> Vec<u8> {
-        let line = format!("0 {} crypt {}", self.len / 512, self.params("/dev/null"));
         let mut d = ciphertext.to_vec();
-        let read = Table::parse(&line).ok().and_then(|t| {
-            let mut e =
-                SectorCrypt::new(&t.params.cipher, &t.params.key, t.params.geometry()).ok()?;
-            if fault == Fault::ByteswapIv {
-                e = e.inject_fault_byteswap_iv();
-            }
-            e.decrypt(0, &mut d).ok()
-        });
-        if read.is_none() {
-            d.clear();
+        match self.engine(fault) {
+            Ok(e) if e.decrypt(0, &mut d).is_ok() => d,
+            _ => Vec::new(),
         }
-        d
     }
 }
 
-/// Test-only: a deliberately broken reference, to prove the kernel check
-/// catches it (selected with DMCH_TEST_FAULT=byteswap-iv).
+/// A deliberately broken reference, to prove the kernel check catches it:
+/// only with the `test-fault` feature, selected by DMCH_TEST_FAULT=byteswap-iv.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     None,
     /// Every IV byte-reversed: plain64 written big-endian.
+    #[cfg(feature = "test-fault")]
     ByteswapIv,
+}
+
+impl Fault {
+    fn apply(self, e: SectorCrypt) -> SectorCrypt {
+        match self {
+            Fault::None => e,
+            #[cfg(feature = "test-fault")]
+            Fault::ByteswapIv => e.inject_fault_byteswap_iv(),
+        }
+    }
 }
 
 impl Case {

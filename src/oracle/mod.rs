@@ -11,11 +11,14 @@
 mod case;
 mod compare;
 pub mod matrix;
+mod report;
 mod result;
 mod rig;
+pub mod run;
 
 pub(crate) use case::excerpts;
 pub use case::{Case, Fault};
 pub use compare::{Verdict, compare};
+pub use report::{Evaluation, evaluate};
 pub use result::KernelResult;
 pub use rig::Rig;

@@ -1,0 +1,214 @@
+//! Running cases through real kernels: on the host's device-mapper, or in a
+//! QEMU guest per kernel; and the real-setup scenario in a guest.
+
+use super::{Case, KernelResult, Rig, matrix};
+use crate::sys::probe;
+use crate::vm::{self, KernelSource, PreparedKernel, VmError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// Why a kernel run did not happen or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Plan(String),
+    #[error("host backend: {0}")]
+    Host(#[from] probe::Unusable),
+    #[error("{what}: {source}")]
+    Vm { what: String, source: VmError },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("interrupted after {0} cases; every mapping and loop device was removed")]
+    Interrupted(usize),
+}
+
+fn vm_err(what: impl Into<String>) -> impl FnOnce(VmError) -> RunError {
+    let what = what.into();
+    move |source| RunError::Vm { what, source }
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// Where the cases run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The host when its kernel answers as device-mapper (and no guest
+    /// kernel is named), else a QEMU guest.
+    Auto,
+    Host,
+    Vm,
+}
+
+/// One kernel's results.
+pub struct KernelRun {
+    pub label: String,
+    pub release: String,
+    pub backend: String,
+    pub elapsed: Duration,
+    pub results: BTreeMap<String, KernelResult>,
+    /// Algorithms the kernel has, when known (guests report /proc/crypto).
+    pub algorithms: Option<BTreeSet<String>>,
+}
+
+/// `K/N`: shard K of N, 1-based.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), RunError> {
+    let bad = || RunError::Plan(format!("--shard {s}: takes K/N with 1 <= K <= N, e.g. 1/4"));
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// The matrix, cut to a shard and to the ids containing any of `only`.
+pub fn select(shard: Option<(usize, usize)>, only: &[String]) -> Result<Vec<Case>, RunError> {
+    let mut cases = matrix::cases();
+    if let Some((k, n)) = shard {
+        cases = matrix::shard(cases, k, n);
+    }
+    if !only.is_empty() {
+        cases.retain(|c| only.iter().any(|t| c.id.contains(t.as_str())));
+        if cases.is_empty() {
+            return Err(RunError::Plan(format!(
+                "no case id contains {}",
+                only.join(" or ")
+            )));
+        }
+    }
+    Ok(cases)
+}
+
+/// Run `cases` on the host's device-mapper. Ctrl-C stops after the case in
+/// progress, whose mapping and loop device are always removed.
+pub fn run_host(cases: &[Case]) -> Result<KernelRun, RunError> {
+    crate::interrupt::install();
+    let ctl = probe::control()?;
+    let dir = tempfile::tempdir().map_err(io_err("creating a directory for backing files"))?;
+    let started = Instant::now();
+    let mut results = BTreeMap::new();
+    let pid = std::process::id();
+    let rig = Rig::new(dir.path(), "backing", cases).map_err(io_err("setting up a loop device"))?;
+    for (i, c) in cases.iter().enumerate() {
+        if crate::interrupt::requested() {
+            // Dropping the rig detaches the loop device.
+            return Err(RunError::Interrupted(i));
+        }
+        // Names unique per process, so parallel runs never collide.
+        results.insert(c.id.clone(), rig.run(&ctl, c, &format!("dmch-{pid}-{i}")));
+    }
+    drop(rig);
+    Ok(KernelRun {
+        label: "host".into(),
+        release: probe::release(),
+        backend: "host".into(),
+        elapsed: started.elapsed(),
+        results,
+        algorithms: None,
+    })
+}
+
+/// Boot `kernel` with an initramfs for `cases` (and the scenario when
+/// asked). `note` hears once that KVM was given up for TCG, and why.
+pub fn boot(
+    kernel: &PreparedKernel,
+    cases: &[Case],
+    scenario: bool,
+    timeout: Duration,
+    note: &mut dyn FnMut(&str),
+) -> Result<vm::GuestRun, RunError> {
+    crate::interrupt::install();
+    let dir = vm::work_dir().map_err(vm_err("work directory"))?;
+    let initrd = dir.path().join("initrd.cpio");
+    vm::build_initramfs_with(kernel, cases, scenario, &initrd).map_err(vm_err(format!(
+        "building the initramfs for {}",
+        kernel.label
+    )))?;
+    // For debugging a guest by hand: keep a copy of its initramfs.
+    if let Some(keep) = std::env::var_os("DMCH_KEEP_INITRD") {
+        std::fs::copy(&initrd, &keep)
+            .map_err(io_err("copying the initramfs to DMCH_KEEP_INITRD"))?;
+    }
+    let run =
+        vm::run(kernel, &initrd, timeout).map_err(vm_err(format!("booting {}", kernel.label)))?;
+    if let Some(n) = &run.accel_note {
+        note(n);
+    }
+    Ok(run)
+}
+
+/// Run `cases` in a guest booting `kernel`.
+pub fn run_vm(
+    kernel: &PreparedKernel,
+    cases: &[Case],
+    timeout: Duration,
+    note: &mut dyn FnMut(&str),
+) -> Result<KernelRun, RunError> {
+    let run = boot(kernel, cases, false, timeout, note)?;
+    Ok(KernelRun {
+        label: kernel.label.clone(),
+        release: run.kernel_release,
+        backend: format!("vm ({})", run.accel.as_str()),
+        elapsed: run.elapsed,
+        results: run.results,
+        algorithms: Some(
+            run.algorithms
+                .into_iter()
+                .chain(kernel.crypto_templates())
+                .collect(),
+        ),
+    })
+}
+
+/// Prepare (fetch) a kernel, naming it in the error.
+pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, RunError> {
+    vm::prepare(source).map_err(vm_err(format!("preparing kernel {source:?}")))
+}
+
+/// Run `cases` where `backend` says: the host, or a guest per source.
+pub fn run(
+    backend: Backend,
+    sources: &[KernelSource],
+    cases: &[Case],
+    timeout: Duration,
+    note: &mut dyn FnMut(&str),
+) -> Result<Vec<KernelRun>, RunError> {
+    let host = probe::host_dm();
+    let backend = match backend {
+        Backend::Auto if sources.is_empty() && host.is_ok() => Backend::Host,
+        Backend::Auto => Backend::Vm,
+        b => b,
+    };
+    if backend == Backend::Host {
+        host?;
+        return Ok(vec![run_host(cases)?]);
+    }
+    if sources.is_empty() {
+        return Err(RunError::Plan(format!(
+            "the host has no usable device-mapper ({}); name a guest kernel, e.g. --kernel debian:6.12",
+            host.err().map(|e| e.0).unwrap_or_default()
+        )));
+    }
+    let mut runs = Vec::new();
+    for s in sources {
+        let k = prepare(s)?;
+        runs.push(run_vm(&k, cases, timeout, note)?);
+    }
+    Ok(runs)
+}
+
+/// The test-only fault selected by `DMCH_TEST_FAULT` (with the
+/// `test-fault` feature only; see [`super::Fault`]).
+pub fn fault_from_env() -> super::Fault {
+    #[cfg(feature = "test-fault")]
+    if std::env::var("DMCH_TEST_FAULT").as_deref() == Ok("byteswap-iv") {
+        return super::Fault::ByteswapIv;
+    }
+    super::Fault::None
+}
