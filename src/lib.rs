@@ -13,6 +13,7 @@ pub mod leftovers;
 pub mod mode;
 pub mod oracle;
 pub mod output;
+pub mod plain;
 pub mod protocol;
 pub mod redact;
 pub mod spec;

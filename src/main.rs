@@ -1,5 +1,5 @@
-//! `dmch`: the command-line face of dmcrypt-harness. Each command group lives
-//! in its own module under `cli/`; this file only parses and dispatches.
+//! `dmch`: the command-line face of dmcrypt-harness. The grammar is in
+//! `cli/`; this file parses, dispatches and prints the one error line.
 
 mod cli;
 
@@ -14,27 +14,34 @@ fn main() -> ExitCode {
     quiet_pipes_and_panics();
     // Arguments are OS strings: a non-UTF-8 path must neither panic nor be
     // echoed (it may sit next to a key on the same line).
-    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    // The cryptsetup-style setup syntax has its own parser (-h is --hash there).
-    if cli::setup::wants(&raw) {
-        return finish(cli::setup::run_os(&raw));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let args = match cli::reorder(args) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let argv = std::iter::once("dmch".into()).chain(args.iter().cloned());
+    match cli::Cli::try_parse_from(argv) {
+        Ok(c) => match cli::run(c) {
+            Ok(code) => code,
+            // One line: the context chain joined with ': '.
+            Err(e) => fail(&format!("{e:#}")),
+        },
+        Err(e) => match cli::one_line(&e, &args) {
+            Some(line) => fail(&line),
+            None => {
+                let _ = e.print();
+                ExitCode::SUCCESS
+            }
+        },
     }
-    let args = cli::Cli::parse();
-    finish(cli::run(args))
 }
 
-fn finish(r: anyhow::Result<ExitCode>) -> ExitCode {
-    match r {
-        Ok(code) => code,
-        Err(e) => {
-            // One line: the context chain joined with ': ', made safe to show.
-            eprintln!(
-                "dmch: error: {}",
-                dmcrypt_harness::redact::for_terminal(&format!("{e:#}"))
-            );
-            ExitCode::FAILURE
-        }
-    }
+fn fail(msg: &str) -> ExitCode {
+    eprintln!(
+        "dmch: error: {}",
+        dmcrypt_harness::redact::for_terminal(msg)
+    );
+    ExitCode::FAILURE
 }
 
 /// A closed pipe (`dmch check | head -1`) ends the run quietly, as for any

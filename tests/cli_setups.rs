@@ -195,3 +195,65 @@ fn bad_setup_input_gets_one_error_line() {
         assert!(err.contains(want), "{args:?}: '{err}' lacks '{want}'");
     }
 }
+
+/// One grammar: the top-level help lists every command, setup actions
+/// included; `help ACTION`, `ACTION --help` and `ACTION -?` describe it;
+/// `-h` stays the hash for the setup actions, before or after the action.
+#[test]
+fn one_grammar_lists_and_describes_every_command() {
+    let o = run(&["--help"], b"");
+    let (out, _) = text(&o);
+    assert!(o.status.success());
+    for c in [
+        "check",
+        "encrypt",
+        "decrypt",
+        "table",
+        "bench",
+        "doctor",
+        "kernel",
+        "vectors",
+        "create",
+        "open",
+        "remove",
+        "close",
+        "reload",
+        "resize",
+        "status",
+        "derive-key",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{c} "))),
+            "dmch --help lacks {c}: {out}"
+        );
+    }
+    for args in [
+        vec!["help", "create"],
+        vec!["create", "--help"],
+        vec!["create", "-?"],
+        vec!["derive-key", "--help"],
+    ] {
+        let o = run(&args, b"");
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(
+            out.contains("--hash <HASH>") && out.contains("-?, --help"),
+            "{args:?}: {out}"
+        );
+    }
+    // -h is the hash, wherever it stands; the same key either way.
+    let before = run(&["-h", "sha512", "-s", "512", "derive-key"], b"pw\n");
+    let after = run(&["derive-key", "-h", "sha512", "-s", "512"], b"pw\n");
+    let mixed = run(&["-s", "512", "derive-key", "--hash=sha512"], b"pw\n");
+    assert!(before.status.success(), "{}", text(&before).1);
+    assert_eq!(text(&before).0.trim().len(), 128);
+    assert_eq!(text(&before).0, text(&after).0);
+    assert_eq!(text(&before).0, text(&mixed).0);
+    // Setup options with no action after them: one line saying so.
+    let o = run(&["-h", "create", "x"], b"");
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("need an action"), "{err}");
+}

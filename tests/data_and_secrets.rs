@@ -358,7 +358,7 @@ fn non_utf8_arguments_neither_panic_nor_echo() {
         .arg(latin1)
         .output()
         .unwrap();
-    one_error_line("non-UTF-8 device", &o, "argument 5 is not valid UTF-8");
+    one_error_line("non-UTF-8 device", &o, "invalid UTF-8");
     let o = dmch(&["-é", "create", "x", "/dev/null"]);
     one_error_line("non-ASCII option", &o, "unknown option");
 }

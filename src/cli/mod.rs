@@ -1,13 +1,16 @@
-//! Command-line definitions and dispatch.
+//! The one grammar of every command (clap), and dispatch. Each command
+//! group has its own file; the work is the library's.
 
+mod args;
 mod bench;
 mod check;
 mod doctor;
 mod kernel;
 mod offline;
-pub mod setup;
+mod setup;
 mod table;
 
+pub use args::{one_line, reorder};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -18,7 +21,10 @@ use std::process::ExitCode;
     about = "dm-crypt reference, known vectors and kernel oracle",
     long_about = "dmch implements the Linux dm-crypt sector transform in userspace, checks it against \
                   known vectors (dmch check), and encrypts or decrypts images offline exactly as the \
-                  kernel target would."
+                  kernel target would.",
+    after_help = "The setup actions (create, open, remove, close, reload, resize, status, derive-key) \
+                  take their options before or after the action, as cryptsetup 0.1 did; there -h is \
+                  the hash and -?/--help is help: dmch help create, dmch create --help."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,6 +52,8 @@ enum Command {
     /// Known-answer vectors.
     #[command(subcommand)]
     Vectors(VectorsCommand),
+    #[command(flatten)]
+    Setup(setup::SetupCommand),
 }
 
 #[derive(Subcommand)]
@@ -73,5 +81,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
         Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
         Command::Vectors(VectorsCommand::Generate(a)) => kernel::generate(a),
+        Command::Setup(c) => setup::run(c),
     }
 }
