@@ -34,6 +34,34 @@ impl Key {
         matches!(self, Key::Bytes(b) if b.is_empty())
     }
 
+    /// A key from a key file or stdin: its raw bytes, or hex text (`hex`,
+    /// one trailing newline allowed). Reads at most what the largest key
+    /// needs, so a huge or endless input is refused, not swallowed.
+    pub fn read(mut r: &mut dyn std::io::Read, hex: bool) -> Result<Self> {
+        use std::io::Read;
+        let cap = MAX_KEY_BYTES * 2 + 2;
+        let mut data = Zeroizing::new(Vec::new());
+        Read::take(&mut r, cap as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| Error::Key(format!("reading the key: {e}")))?;
+        if hex {
+            if data.len() > cap {
+                return Err(Error::Key(format!(
+                    "the key file holds more than any key ({MAX_KEY_BYTES} bytes at most)"
+                )));
+            }
+            let text = std::str::from_utf8(&data)
+                .map_err(|_| Error::Key("the key file is not hex text".into()))?;
+            return Key::parse(text.trim_end_matches(['\n', '\r']));
+        }
+        if data.len() > MAX_KEY_BYTES {
+            return Err(Error::Key(format!(
+                "the key file holds more than {MAX_KEY_BYTES} bytes, larger than any key"
+            )));
+        }
+        Ok(Key::from_bytes(&data))
+    }
+
     /// Parse the table's key field.
     pub fn parse(s: &str) -> Result<Self> {
         if s == "-" {

@@ -19,6 +19,8 @@ pub mod redact;
 pub mod spec;
 pub mod sys;
 pub mod table;
+pub mod throughput;
+pub mod transform;
 pub mod vectors;
 pub mod vm;
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ mod doctor;
 mod kernel;
 mod offline;
 mod setup;
+mod setup_opts;
 mod table;
 
 pub use args::{one_line, reorder};
