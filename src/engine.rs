@@ -209,14 +209,9 @@ impl SectorCrypt {
         self.run(start_sector, data, Direction::Decrypt)
     }
 
-    /// Encrypt (`encrypt`) or decrypt whole sectors in place.
-    pub fn crypt(&self, start_sector: u64, data: &mut [u8], encrypt: bool) -> Result<()> {
-        let d = if encrypt {
-            Direction::Encrypt
-        } else {
-            Direction::Decrypt
-        };
-        self.run(start_sector, data, d)
+    /// Encrypt or decrypt whole sectors in place, as `dir` says.
+    pub fn crypt(&self, start_sector: u64, data: &mut [u8], dir: Direction) -> Result<()> {
+        self.run(start_sector, data, dir)
     }
 
     /// Check that `len` bytes at `start_sector` are whole, aligned units.
@@ -302,10 +297,7 @@ impl SectorCrypt {
             }
             work[..units * n].copy_from_slice(&org[..units * n]);
             let mode = &self.instances[self.request(first, dir).instance];
-            match dir {
-                Direction::Encrypt => mode.encrypt_sectors(&mut work[..units * n], group, ss),
-                Direction::Decrypt => mode.decrypt_sectors(&mut work[..units * n], group, ss),
-            }
+            mode.crypt_sectors(&mut work[..units * n], group, ss, dir);
             if let Some(ivgen) = &self.ivgen {
                 let mut c = first;
                 for (k, unit) in group.chunks_exact_mut(ss).enumerate() {

@@ -1,6 +1,7 @@
 //! Throughput of the reference engine, for `dmch bench`: the default list
 //! of specs, one measurement, the rows of a run and their SVG chart.
 
+use crate::cipher::Direction;
 use crate::engine::SectorCrypt;
 use std::time::{Duration, Instant};
 
@@ -48,12 +49,12 @@ impl Row {
 
 /// MiB/s of `e` over `buf` (whole sectors) for about `secs` seconds, at
 /// least one pass.
-pub fn measure(e: &SectorCrypt, buf: &mut [u8], enc: bool, secs: f64) -> crate::Result<f64> {
+pub fn measure(e: &SectorCrypt, buf: &mut [u8], dir: Direction, secs: f64) -> crate::Result<f64> {
     let until = Duration::from_secs_f64(secs);
     let start = Instant::now();
     let mut bytes = 0u64;
     while start.elapsed() < until || bytes == 0 {
-        e.crypt(0, buf, enc)?;
+        e.crypt(0, buf, dir)?;
         bytes += buf.len() as u64;
     }
     Ok(bytes as f64 / start.elapsed().as_secs_f64() / (1 << 20) as f64)

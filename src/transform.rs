@@ -6,6 +6,7 @@
 //! (Ctrl-C, SIGTERM) ends the run between pieces; the caller's `Output`
 //! then leaves OUTPUT as it was.
 
+use crate::cipher::Direction;
 use crate::engine::SectorCrypt;
 use crate::output::Output;
 use crate::redact::for_terminal;
@@ -103,7 +104,8 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
     Ok(n)
 }
 
-/// Encrypt (or decrypt) everything `input` holds into `out`, the first
+/// Run everything `input` holds through the engine in direction `dir`
+/// into `out`, the first
 /// byte being target sector `start_sector`, on `pool`. The caller commits
 /// `out` when this succeeds.
 pub fn transform(
@@ -111,14 +113,14 @@ pub fn transform(
     input: Input,
     out: &mut Output,
     start_sector: u64,
-    encrypt: bool,
+    dir: Direction,
     pool: &rayon::ThreadPool,
 ) -> Result<()> {
     let ss = u64::from(engine.geometry().sector_size);
     let (mut reader, stream): (Box<dyn Read>, bool) = match input {
         Input::Regular(f, len) if out.positioned().is_some() => {
             let target = out.positioned().expect("checked");
-            pool.install(|| positioned(engine, &f, len, target, start_sector, encrypt))?;
+            pool.install(|| positioned(engine, &f, len, target, start_sector, dir))?;
             out.wrote(len);
             return Ok(());
         }
@@ -142,7 +144,7 @@ pub fn transform(
             )));
         }
         let chunk = &mut buf[..n];
-        pool.install(|| engine.crypt(sector, chunk, encrypt))?;
+        pool.install(|| engine.crypt(sector, chunk, dir))?;
         out.write(chunk).map_err(io_err("output"))?;
         total += n as u64;
         sector = sector.wrapping_add(n as u64 / 512);
@@ -166,7 +168,7 @@ fn positioned(
     len: u64,
     out: &File,
     start_sector: u64,
-    encrypt: bool,
+    dir: Direction,
 ) -> Result<()> {
     // Large enough that each task streams, small enough to spread 1 GiB
     // over many tasks; a multiple of every sector size.
@@ -181,7 +183,7 @@ fn positioned(
             )))?;
             stop_if_asked()?;
             let sector = start_sector.wrapping_add(off / 512);
-            engine.crypt(sector, buf, encrypt)?;
+            engine.crypt(sector, buf, dir)?;
             out.write_all_at(buf, off)
                 .map_err(io_err("writing output"))?;
             Ok(())

@@ -6,7 +6,7 @@
 //! mode's XORs; on CPUs without VAES and AVX-512 it does the work, and it is
 //! the peer the tests compare this implementation against.
 
-use super::BlockCipher;
+use super::{BlockCipher, Direction};
 use zeroize::Zeroizing;
 
 /// Round keys: up to 15 for AES-256.
@@ -151,10 +151,11 @@ impl BlockCipher for Aes {
         }
     }
 
-    fn xex_blocks(&self, data: &mut [u8], whitening: &[u8], enc: bool) -> bool {
+    fn xex_blocks(&self, data: &mut [u8], whitening: &[u8], dir: Direction) -> bool {
         if self.portable.is_some() {
             return false;
         }
+        let enc = dir.is_encrypt();
         // The SIMD loop reads whitening as far as data reaches.
         assert!(whitening.len() >= data.len(), "whitening shorter than data");
         let keys = if enc { &self.enc } else { &self.dec };
@@ -163,10 +164,11 @@ impl BlockCipher for Aes {
         true
     }
 
-    fn xts_blocks(&self, tweak: &mut [u8; 16], data: &mut [u8], enc: bool) -> bool {
+    fn xts_blocks(&self, tweak: &mut [u8; 16], data: &mut [u8], dir: Direction) -> bool {
         if self.portable.is_some() {
             return false;
         }
+        let enc = dir.is_encrypt();
         let keys = if enc { &self.enc } else { &self.dec };
         // SAFETY: as above.
         unsafe { simd::xts(keys, self.rounds, tweak, data, enc) };
@@ -580,14 +582,14 @@ mod tests {
 
                 assert_matches(&ours, &peer, &data, &format!("key {klen}, {blocks} blocks"));
 
-                for enc in [true, false] {
+                for dir in [Direction::Encrypt, Direction::Decrypt] {
                     let mut a = data.clone();
-                    if ours.xex_blocks(&mut a, &w, enc) {
+                    if ours.xex_blocks(&mut a, &w, dir) {
                         let mut b = data.clone();
                         xor(&mut b, &w);
-                        peer.crypt_blocks(&mut b, enc);
+                        peer.crypt_blocks(&mut b, dir);
                         xor(&mut b, &w);
-                        assert_eq!(a, b, "xex enc={enc}, key {klen}, {blocks} blocks");
+                        assert_eq!(a, b, "xex {dir:?}, key {klen}, {blocks} blocks");
                     }
                 }
 
@@ -625,21 +627,21 @@ mod tests {
                 rand_bytes(&mut seed, &mut tweak);
                 let mut data = vec![0u8; blocks * 16];
                 rand_bytes(&mut seed, &mut data);
-                for enc in [true, false] {
+                for dir in [Direction::Encrypt, Direction::Decrypt] {
                     let mut t = tweak;
                     let mut a = data.clone();
-                    if !ours.xts_blocks(&mut t, &mut a, enc) {
+                    if !ours.xts_blocks(&mut t, &mut a, dir) {
                         return;
                     }
                     let mut tv = u128::from_le_bytes(tweak);
                     let mut b = data.clone();
                     for blk in b.chunks_exact_mut(16) {
                         xor(blk, &tv.to_le_bytes());
-                        peer.crypt_blocks(blk, enc);
+                        peer.crypt_blocks(blk, dir);
                         xor(blk, &tv.to_le_bytes());
                         tv = (tv << 1) ^ ((tv >> 127) * 0x87);
                     }
-                    assert_eq!(a, b, "key {klen}, {blocks} blocks, enc={enc}");
+                    assert_eq!(a, b, "key {klen}, {blocks} blocks, {dir:?}");
                     assert_eq!(t, tv.to_le_bytes(), "tweak after {blocks} blocks");
                 }
             }

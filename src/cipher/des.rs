@@ -14,7 +14,7 @@
 //! Without those CPU features the `des` crate does the work; it is also the
 //! peer the tests compare this implementation against.
 
-use super::BlockCipher;
+use super::{BlockCipher, Direction};
 use zeroize::Zeroizing;
 
 /// Initial permutation: output bit n (1-based, MSB first) is input bit IP[n-1].
@@ -263,10 +263,11 @@ impl Des {
         }
     }
 
-    fn run(&self, data: &mut [u8], enc: bool) {
+    fn run(&self, data: &mut [u8], dir: Direction) {
         if let Some(p) = &self.portable {
-            return p.crypt_blocks(data, enc);
+            return p.crypt_blocks(data, dir);
         }
+        let enc = dir.is_encrypt();
         let keys = if enc { &self.enc } else { &self.dec };
         // SAFETY: `portable` is None only when simd::available().
         #[cfg(target_arch = "x86_64")]
@@ -281,10 +282,10 @@ impl BlockCipher for Des {
         8
     }
     fn encrypt_blocks(&self, data: &mut [u8]) {
-        self.run(data, true);
+        self.run(data, Direction::Encrypt);
     }
     fn decrypt_blocks(&self, data: &mut [u8]) {
-        self.run(data, false);
+        self.run(data, Direction::Decrypt);
     }
 }
 

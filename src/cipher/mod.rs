@@ -23,6 +23,20 @@ mod twofish;
 
 pub use registry::{CipherInfo, lookup, names};
 
+/// Which way data goes through a cipher, a mode, an IV generator and the
+/// engine: one type from the command line down to the block cipher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Encrypt,
+    Decrypt,
+}
+
+impl Direction {
+    pub fn is_encrypt(self) -> bool {
+        self == Direction::Encrypt
+    }
+}
+
 /// A keyed block cipher working in place on whole blocks.
 pub trait BlockCipher: Send + Sync {
     /// Block size in bytes (8 or 16; 1 for cipher_null).
@@ -32,26 +46,25 @@ pub trait BlockCipher: Send + Sync {
     /// Decrypt `data` in place; its length is a multiple of the block size.
     fn decrypt_blocks(&self, data: &mut [u8]);
 
-    /// Encrypt (`enc`) or decrypt `data` in place.
-    fn crypt_blocks(&self, data: &mut [u8], enc: bool) {
-        if enc {
-            self.encrypt_blocks(data)
-        } else {
-            self.decrypt_blocks(data)
+    /// Encrypt or decrypt `data` in place, as `dir` says.
+    fn crypt_blocks(&self, data: &mut [u8], dir: Direction) {
+        match dir {
+            Direction::Encrypt => self.encrypt_blocks(data),
+            Direction::Decrypt => self.decrypt_blocks(data),
         }
     }
 
     /// Fused XEX step, `data[i] = E(data[i] ^ w[i]) ^ w[i]` (or with D), as
     /// XTS and LRW whiten blocks. `false`: no fused path, the mode does the
     /// three passes itself.
-    fn xex_blocks(&self, _data: &mut [u8], _whitening: &[u8], _enc: bool) -> bool {
+    fn xex_blocks(&self, _data: &mut [u8], _whitening: &[u8], _dir: Direction) -> bool {
         false
     }
 
     /// Fused XTS over whole blocks: whiten block i with `T * x^i` in
     /// GF(2^128) (T = `tweak`, little-endian), leaving `T * x^n` in `tweak`.
     /// `false`: no fused path, the mode computes the tweaks itself.
-    fn xts_blocks(&self, _tweak: &mut [u8; 16], _data: &mut [u8], _enc: bool) -> bool {
+    fn xts_blocks(&self, _tweak: &mut [u8; 16], _data: &mut [u8], _dir: Direction) -> bool {
         false
     }
 

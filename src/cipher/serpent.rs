@@ -11,7 +11,7 @@
 //! Without AVX-512 the `serpent` crate does the work; it is also the peer the
 //! tests compare this implementation against.
 
-use super::BlockCipher;
+use super::{BlockCipher, Direction};
 use zeroize::Zeroizing;
 
 /// The eight S-boxes of the Serpent specification (section 2.2).
@@ -104,10 +104,11 @@ impl Serpent {
         }
     }
 
-    fn run(&self, data: &mut [u8], enc: bool) {
+    fn run(&self, data: &mut [u8], dir: Direction) {
         if let Some(p) = &self.portable {
-            return p.crypt_blocks(data, enc);
+            return p.crypt_blocks(data, dir);
         }
+        let enc = dir.is_encrypt();
         // SAFETY: `portable` is None only when simd::available().
         #[cfg(target_arch = "x86_64")]
         super::in_groups::<{ simd::GROUP }>(data, |g| unsafe { simd::run16(&self.keys, g, enc) });
@@ -119,10 +120,10 @@ impl BlockCipher for Serpent {
         16
     }
     fn encrypt_blocks(&self, data: &mut [u8]) {
-        self.run(data, true);
+        self.run(data, Direction::Encrypt);
     }
     fn decrypt_blocks(&self, data: &mut [u8]) {
-        self.run(data, false);
+        self.run(data, Direction::Decrypt);
     }
 }
 

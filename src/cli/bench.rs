@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use dmcrypt_harness::cipher::Direction;
 use dmcrypt_harness::engine::{Geometry, SectorCrypt};
 use dmcrypt_harness::key::{Key, MAX_KEY_BYTES};
 use dmcrypt_harness::spec::CipherSpec;
@@ -110,8 +111,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             SectorCrypt::new(&s, &key, g).with_context(|| format!("{spec} with {bits}-bit key"))?;
         let (enc, dec) = pool.install(|| -> Result<(f64, f64)> {
             Ok((
-                measure(&e, &mut buf, true, a.seconds)?,
-                measure(&e, &mut buf, false, a.seconds)?,
+                measure(&e, &mut buf, Direction::Encrypt, a.seconds)?,
+                measure(&e, &mut buf, Direction::Decrypt, a.seconds)?,
             ))
         })?;
         let kernel = ctl.as_ref().map(|c| match c {

@@ -13,6 +13,7 @@ mod table;
 
 pub use args::{one_line, reorder};
 use clap::{Parser, Subcommand};
+use dmcrypt_harness::cipher::Direction;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -74,8 +75,8 @@ enum VectorsCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(a) => check::run(a),
-        Command::Encrypt(a) => offline::run(a, true),
-        Command::Decrypt(a) => offline::run(a, false),
+        Command::Encrypt(a) => offline::run(a, Direction::Encrypt),
+        Command::Decrypt(a) => offline::run(a, Direction::Decrypt),
         Command::Table(a) => table::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),

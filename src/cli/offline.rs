@@ -8,6 +8,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use dmcrypt_harness::cipher::Direction;
 use dmcrypt_harness::engine::{Geometry, SectorCrypt};
 use dmcrypt_harness::interrupt;
 use dmcrypt_harness::key::Key;
@@ -135,7 +136,7 @@ fn is_std(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
 
-pub fn run(a: OfflineArgs, encrypt: bool) -> Result<ExitCode> {
+pub fn run(a: OfflineArgs, dir: Direction) -> Result<ExitCode> {
     if a.threads > MAX_THREADS {
         bail!("--threads {} is over {MAX_THREADS}", a.threads);
     }
@@ -155,7 +156,7 @@ pub fn run(a: OfflineArgs, encrypt: bool) -> Result<ExitCode> {
     if key_in_argv {
         warn_argv_key();
     }
-    transform(&engine, input, &mut out, a.start_sector, encrypt, &pool)?;
+    transform(&engine, input, &mut out, a.start_sector, dir, &pool)?;
     out.commit()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -20,11 +20,7 @@ mod tcw;
 
 use crate::mode::Template;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    Encrypt,
-    Decrypt,
-}
+pub use crate::cipher::Direction;
 
 /// One sector's request, as the kernel's `dm_crypt_request`.
 #[derive(Clone, Copy, Debug)]

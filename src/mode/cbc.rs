@@ -2,7 +2,7 @@
 //! hands the cipher a whole chunk at once and XORs afterwards from a saved copy.
 
 use super::{CHUNK, Mode, xor_in_place};
-use crate::cipher::BlockCipher;
+use crate::cipher::{BlockCipher, Direction};
 
 pub(super) struct Cbc(pub(super) Box<dyn BlockCipher>);
 
@@ -21,13 +21,14 @@ impl Mode for Cbc {
 
     /// CBC encryption is serial within a sector but sectors are independent:
     /// encrypt block j of every sector of the group in one cipher call.
-    fn encrypt_sectors(&self, ivs: &mut [u8], data: &mut [u8], sector: usize) {
+    /// (Decryption is parallel within a sector already: sector by sector.)
+    fn crypt_sectors(&self, ivs: &mut [u8], data: &mut [u8], sector: usize, dir: Direction) {
         let bs = self.0.block_size();
         let lanes = data.len() / sector;
         let n = ivs.len() / lanes.max(1);
-        if lanes < 2 {
+        if lanes < 2 || dir == Direction::Decrypt {
             for (k, unit) in data.chunks_exact_mut(sector).enumerate() {
-                self.encrypt(&mut ivs[k * n..(k + 1) * n], unit);
+                self.crypt(&mut ivs[k * n..(k + 1) * n], unit, dir);
             }
             return;
         }

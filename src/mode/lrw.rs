@@ -5,7 +5,7 @@
 //! k = trailing ones of the index, so a 128-entry table gives each next T.
 
 use super::{CHUNK, Mode};
-use crate::cipher::BlockCipher;
+use crate::cipher::{BlockCipher, Direction};
 use zeroize::Zeroizing;
 
 pub(super) struct Lrw {
@@ -47,7 +47,7 @@ impl Lrw {
         }
     }
 
-    fn run(&self, iv: &[u8], data: &mut [u8], enc: bool) {
+    fn run(&self, iv: &[u8], data: &mut [u8], dir: Direction) {
         let mut index = u128::from_be_bytes(iv[..16].try_into().unwrap());
         let mut t = gf_mul(*self.k2, index);
         let mut tweaks = [0u8; CHUNK];
@@ -57,7 +57,7 @@ impl Lrw {
                 t ^= self.step[index.trailing_ones().min(127) as usize];
                 index = index.wrapping_add(1);
             }
-            super::whitened(&*self.cipher, &tweaks[..chunk.len()], chunk, enc);
+            super::whitened(&*self.cipher, &tweaks[..chunk.len()], chunk, dir);
         }
     }
 }
@@ -73,10 +73,10 @@ impl Mode for Lrw {
         len.is_multiple_of(16)
     }
     fn encrypt(&self, iv: &mut [u8], data: &mut [u8]) {
-        self.run(iv, data, true);
+        self.run(iv, data, Direction::Encrypt);
     }
     fn decrypt(&self, iv: &mut [u8], data: &mut [u8]) {
-        self.run(iv, data, false);
+        self.run(iv, data, Direction::Decrypt);
     }
 }
 

@@ -16,7 +16,7 @@ mod ofb;
 mod pcbc;
 mod xts;
 
-use crate::cipher::{self, BlockCipher, CipherInfo};
+use crate::cipher::{self, BlockCipher, CipherInfo, Direction};
 
 /// A keyed chaining mode, the counterpart of one kernel skcipher tfm.
 pub trait Mode: Send + Sync {
@@ -26,28 +26,31 @@ pub trait Mode: Send + Sync {
     fn block_size(&self) -> usize;
     /// Whether a request of `len` bytes is valid for this mode.
     fn valid_len(&self, len: usize) -> bool;
+    /// The two algorithms of the mode (they differ for cbc, pcbc, cfb,
+    /// adiantum); callers pass a [`Direction`] to [`Mode::crypt`].
     fn encrypt(&self, iv: &mut [u8], data: &mut [u8]);
     fn decrypt(&self, iv: &mut [u8], data: &mut [u8]);
 
-    /// Encrypt consecutive sectors of `sector` bytes, each with its own IV
-    /// (`ivs` holds them back to back). Modes that are serial per sector
-    /// override this to interleave sectors.
-    fn encrypt_sectors(&self, ivs: &mut [u8], data: &mut [u8], sector: usize) {
-        let n = ivs.len() / (data.len() / sector).max(1);
-        for (k, unit) in data.chunks_exact_mut(sector).enumerate() {
-            self.encrypt(&mut ivs[k * n..(k + 1) * n], unit);
+    /// One request in direction `dir`.
+    fn crypt(&self, iv: &mut [u8], data: &mut [u8], dir: Direction) {
+        match dir {
+            Direction::Encrypt => self.encrypt(iv, data),
+            Direction::Decrypt => self.decrypt(iv, data),
         }
     }
 
-    fn decrypt_sectors(&self, ivs: &mut [u8], data: &mut [u8], sector: usize) {
+    /// Consecutive sectors of `sector` bytes, each with its own IV (`ivs`
+    /// holds them back to back; it is scratch afterwards). Modes that are
+    /// serial per sector override this to interleave sectors.
+    fn crypt_sectors(&self, ivs: &mut [u8], data: &mut [u8], sector: usize, dir: Direction) {
         let n = ivs.len() / (data.len() / sector).max(1);
         for (k, unit) in data.chunks_exact_mut(sector).enumerate() {
-            self.decrypt(&mut ivs[k * n..(k + 1) * n], unit);
+            self.crypt(&mut ivs[k * n..(k + 1) * n], unit, dir);
         }
     }
 }
 
-/// Sectors the engine hands a mode at once (see `Mode::encrypt_sectors`).
+/// Sectors the engine hands a mode at once (see `Mode::crypt_sectors`).
 pub const LANES: usize = 16;
 
 /// A mode and cipher resolved by name, not yet keyed.
@@ -267,12 +270,12 @@ use block_mode_sizes;
 
 /// XOR with the tweaks, run the cipher over the chunk, XOR again: the core
 /// of the tweakable modes (xts, lrw).
-fn whitened(cipher: &dyn BlockCipher, tweaks: &[u8], data: &mut [u8], enc: bool) {
-    if cipher.xex_blocks(data, tweaks, enc) {
+fn whitened(cipher: &dyn BlockCipher, tweaks: &[u8], data: &mut [u8], dir: Direction) {
+    if cipher.xex_blocks(data, tweaks, dir) {
         return;
     }
     xor_in_place(data, tweaks);
-    cipher.crypt_blocks(data, enc);
+    cipher.crypt_blocks(data, dir);
     xor_in_place(data, tweaks);
 }
 
