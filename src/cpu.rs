@@ -97,12 +97,46 @@ fn missing(s: &Simd) -> Vec<&'static str> {
 }
 
 /// Whether the SIMD implementation of `cipher` may run here.
-pub(crate) fn simd_for(cipher: &str) -> bool {
+fn simd_for(cipher: &str) -> bool {
     simd_allowed()
         && SIMD
             .iter()
             .find(|s| s.cipher == cipher)
             .is_some_and(|s| missing(s).is_empty())
+}
+
+/// The private part of every token: only this module can make one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Proof(());
+
+/// One zero-sized token type per SIMD backend. A token exists only when the
+/// CPU has every feature of the backend's `SIMD` entry and DMCH_PORTABLE is
+/// unset; the backends' entry points take one, so their `target_feature`
+/// code cannot be reached on a CPU without the features.
+macro_rules! tokens {
+    ($($(#[$doc:meta])* $name:ident => $cipher:literal;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub(crate) struct $name(Proof);
+
+        impl $name {
+            /// The token, when this CPU may run the backend.
+            pub(crate) fn get() -> Option<Self> {
+                simd_for($cipher).then_some($name(Proof(())))
+            }
+        }
+    )*};
+}
+
+tokens! {
+    /// AES-NI, VAES, VPCLMULQDQ, AVX-512F and AVX-512BW (`cipher/aes/vaes512.rs`).
+    AesVaes512 => "aes";
+    /// AVX-512F (`cipher/serpent/avx512.rs`).
+    SerpentAvx512 => "serpent";
+    /// AVX-512F/BW, AVX-512 VBMI and GFNI (`cipher/des/avx512.rs`).
+    DesAvx512 => "des";
+    /// AVX-512F (`mode/adiantum/nh/avx512.rs`).
+    NhAvx512 => "adiantum (NH)";
 }
 
 /// The features every SIMD implementation looks at, for reports.

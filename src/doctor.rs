@@ -121,8 +121,7 @@ impl Report {
             portable: !crate::cpu::simd_allowed(),
             implementations: crate::cpu::implementations(),
             kernel_release: probe::release(),
-            // SAFETY: geteuid has no preconditions.
-            root: unsafe { libc::geteuid() } == 0,
+            root: probe::is_root(),
             device_mapper: Finding::from(probe::host_dm(), |h| h.describe()),
             loop_devices: Finding::from(probe::loop_devices(), |s| s),
             qemu,

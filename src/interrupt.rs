@@ -2,6 +2,9 @@
 //! boots, file transforms) poll [`requested`] and unwind normally, so their
 //! mappings, loop devices, temporary files and QEMU children are removed.
 
+// Installing a signal handler is a system call.
+#![allow(unsafe_code)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);

@@ -2,6 +2,9 @@
 //! while that pid lives; those of killed runs are recognised by a dead pid
 //! and removed by the next run that looks in the same place.
 
+// Whether a pid lives is asked with kill(pid, 0).
+#![allow(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 fn alive(pid: i32) -> bool {

@@ -1,3 +1,30 @@
+//! dmcrypt-harness: a userspace reference of the Linux dm-crypt target's
+//! sector transform, bit-exact with the kernel, and the tools around it.
+//!
+//! Data flows one way. Text becomes typed: [`spec`] (cipher specs) and
+//! [`table`] (crypt table lines, [`key`] fields). The reference runs on
+//! them: [`cipher`] (block ciphers, SIMD backends behind [`cpu`] tokens),
+//! [`mode`] (chaining modes), [`iv`] (IV generators, one per file, the
+//! kernel's hooks) and [`engine`] ([`engine::SectorCrypt`], sector numbering
+//! and key instances). Known answers are in [`vectors`]. Around that:
+//! [`transform`] and [`output`] (offline encryption of files and devices),
+//! [`keyderive`] and [`plain`] (cryptsetup plain mode, real setups), [`sys`]
+//! (device-mapper, loop and block-device ioctls, the one activation path),
+//! [`oracle`] (the real kernel as oracle: cases, matrix, comparison, runs,
+//! reports), [`vm`] (QEMU guests, host side), [`guest`] (the agent inside)
+//! and [`protocol`] (what passes between them), [`doctor`] (what a machine
+//! offers).
+//!
+//! `unsafe` is denied everywhere but where SIMD intrinsics or system calls
+//! live; each of those modules says so at its top.
+
+#![deny(unsafe_code)]
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!(
+    "dmcrypt-harness targets x86_64 Linux: its SIMD backends, ioctl numbers and QEMU guests are x86_64's"
+);
+
 pub mod cipher;
 pub mod cpu;
 pub mod doctor;

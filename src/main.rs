@@ -1,6 +1,8 @@
 //! `dmch`: the command-line face of dmcrypt-harness. The grammar is in
 //! `cli/`; this file parses, dispatches and prints the one error line.
 
+#![deny(unsafe_code)]
+
 mod cli;
 
 use clap::Parser;
@@ -47,6 +49,7 @@ fn fail(msg: &str) -> ExitCode {
 /// A closed pipe (`dmch check | head -1`) ends the run quietly, as for any
 /// Unix filter; a panic prints where, never its message (which could hold
 /// key material), unless DMCH_DEBUG is set.
+#[allow(unsafe_code)] // signal(2)
 fn quiet_pipes_and_panics() {
     // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
     unsafe {

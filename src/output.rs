@@ -49,17 +49,6 @@ pub fn sweep_partials(dir: &Path) -> Vec<PathBuf> {
     crate::leftovers::sweep(dir, PARTIAL)
 }
 
-fn block_device_size(f: &File) -> io::Result<u64> {
-    use std::os::fd::AsRawFd;
-    let mut bytes: u64 = 0;
-    // SAFETY: BLKGETSIZE64 writes one u64 into `bytes`.
-    let r = unsafe { libc::ioctl(f.as_raw_fd(), 0x8008_1272u64 as _, &mut bytes) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(bytes)
-}
-
 impl Output {
     /// Open `path` (`-` = standard output) for a run that will write
     /// `len` bytes when that is known in advance.
@@ -98,7 +87,7 @@ impl Output {
                 .write(true)
                 .open(&target)
                 .map_err(|e| err(format!("cannot open output device {shown}: {e}")))?;
-            let size = block_device_size(&f)
+            let size = crate::sys::blockdev::size(&f)
                 .map_err(|e| err(format!("cannot read the size of {shown}: {e}")))?;
             if let Some(n) = len
                 && n > size
@@ -156,12 +145,9 @@ impl Output {
             let f = tmp.as_file();
             f.set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))
                 .map_err(|e| err(format!("cannot set the mode of the new {shown}: {e}")))?;
-            use std::os::fd::AsRawFd;
-            // SAFETY: fchown on a descriptor we own. EPERM (not root, other
-            // owner) leaves the file ours, as any editor's save would.
-            unsafe {
-                libc::fchown(f.as_raw_fd(), m.uid(), m.gid());
-            }
+            // EPERM (not root, another owner) leaves the file ours, as
+            // any editor's save would.
+            let _ = std::os::unix::fs::fchown(f, Some(m.uid()), Some(m.gid()));
             if m.nlink() > 1 {
                 eprintln!(
                     "dmch: warning: {shown} has {} hard links; it is replaced, so the other names keep the old content",

@@ -295,23 +295,6 @@ fn mapper_node(name: &str) -> PathBuf {
     PathBuf::from("/dev/mapper").join(name)
 }
 
-/// Without udev, make /dev/mapper/<name> ourselves.
-fn make_node(m: &Mapping) {
-    let p = mapper_node(&m.name);
-    if p.exists() {
-        return;
-    }
-    let _ = std::fs::create_dir_all("/dev/mapper");
-    let (maj, min) = m.major_minor();
-    let Ok(c) = std::ffi::CString::new(p.to_string_lossy().as_bytes()) else {
-        return;
-    };
-    // SAFETY: mknod with a valid NUL-terminated path.
-    unsafe {
-        libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(maj, min));
-    }
-}
-
 /// Check the name and that it is free, before any key is asked for.
 pub fn check_new_name(ctl: Option<&Control>, name: &str) -> Result<()> {
     dm::check_name(name).map_err(SetupError::Invalid)?;
@@ -352,7 +335,7 @@ pub fn create(
     });
     match made {
         Ok(m) => {
-            make_node(&m);
+            dm::make_node(&m);
             // Autoclear detaches the loop device when the mapping goes.
             if let Some(lo) = b.lo {
                 std::mem::forget(lo);

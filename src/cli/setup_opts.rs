@@ -139,6 +139,7 @@ impl SetupOpts {
 }
 
 /// Read a passphrase from the terminal without echo.
+#[allow(unsafe_code)] // termios calls
 fn read_passphrase(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();

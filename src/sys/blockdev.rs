@@ -1,5 +1,8 @@
 //! Block-device facts from the kernel.
 
+// System calls live here: block-device ioctls.
+#![allow(unsafe_code)]
+
 use std::fs::File;
 use std::io;
 

@@ -2,6 +2,9 @@
 //! (include/uapi/linux/dm-ioctl.h): create, load a one-target table, resume,
 //! remove. Direct ioctls keep the guest agent free of libdevmapper.
 
+// System calls live here: device-mapper ioctls.
+#![allow(unsafe_code)]
+
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -102,6 +105,25 @@ pub type Version = [u32; 3];
 fn read_version(b: &[u8]) -> Version {
     let w = |i: usize| u32::from_ne_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
     [w(0), w(1), w(2)]
+}
+
+/// Without udev, make /dev/mapper/<name> for a new mapping ourselves (a
+/// node that exists is left alone).
+pub fn make_node(m: &Mapping) {
+    let p = std::path::Path::new("/dev/mapper").join(&m.name);
+    if p.exists() {
+        return;
+    }
+    let _ = std::fs::create_dir_all("/dev/mapper");
+    let (maj, min) = m.major_minor();
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: mknod with a valid NUL-terminated path.
+    unsafe {
+        libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(maj, min));
+    }
 }
 
 impl Control {

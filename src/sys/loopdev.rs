@@ -1,6 +1,9 @@
 //! Loop devices over the kernel's ioctls (linux/loop.h): attach a backing
 //! file to a free loop device, detach it again.
 
+// System calls live here: loop-device ioctls.
+#![allow(unsafe_code)]
+
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;

@@ -4,6 +4,9 @@
 //! containers and on kernels without it. Every command that may use the
 //! host's device-mapper asks here first.
 
+// geteuid is a system call.
+#![allow(unsafe_code)]
+
 use super::dm::{self, Control, Version};
 use std::fmt;
 
@@ -105,6 +108,12 @@ pub fn host_dm() -> Result<HostDm, Unusable> {
 pub fn control() -> Result<Control, Unusable> {
     host_dm()?;
     Control::open().map_err(|e| Unusable(format!("{}: {e}", dm::control_path().display())))
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// The running kernel's release (uname -r).

@@ -262,19 +262,14 @@ struct CacheLock {
 
 impl CacheLock {
     fn take(cache: &Path) -> Result<Self, VmError> {
-        use std::os::fd::AsRawFd;
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(cache.join(".lock"))
             .map_err(io("opening the kernel cache lock"))?;
-        // SAFETY: flock on a descriptor we own; released when it closes.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io("locking the kernel cache")(
-                std::io::Error::last_os_error(),
-            ));
-        }
+        // Released when the file closes.
+        f.lock().map_err(io("locking the kernel cache"))?;
         Ok(CacheLock { _held: f })
     }
 }

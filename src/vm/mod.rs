@@ -437,6 +437,7 @@ fn boot_until(
     .stderr(Stdio::piped());
     // SAFETY: prctl is async-signal-safe; it makes QEMU die with dmch, so a
     // killed run leaves no guest behind.
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
