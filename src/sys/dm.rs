@@ -9,9 +9,44 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 
+/// Byte offsets of `struct dm_ioctl` and `struct dm_target_spec`
+/// (include/uapi/linux/dm-ioctl.h), written once; `tests` compares them
+/// with the C header where a compiler and the header are present.
+mod at {
+    pub const VERSION: usize = 0;
+    pub const DATA_SIZE: usize = 12;
+    pub const DATA_START: usize = 16;
+    pub const TARGET_COUNT: usize = 20;
+    pub const FLAGS: usize = 28;
+    pub const DEV: usize = 40;
+    pub const NAME: usize = 48;
+    /// struct dm_target_spec, from its own start.
+    pub const SPEC_SECTOR_START: usize = 0;
+    pub const SPEC_LENGTH: usize = 8;
+    pub const SPEC_NEXT: usize = 20;
+    pub const SPEC_TARGET_TYPE: usize = 24;
+    /// struct dm_target_versions, from its own start.
+    pub const VERSIONS_NEXT: usize = 0;
+    pub const VERSIONS_VERSION: usize = 4;
+    pub const VERSIONS_NAME: usize = 16;
+}
+
 const DM_IOCTL_SIZE: usize = 312;
 const DM_TARGET_SPEC_SIZE: usize = 40;
 const DM_NAME_LEN: usize = 128;
+const DM_MAX_TYPE_NAME: usize = 16;
+
+fn get_u32(buf: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(buf[off..off + 4].try_into().expect("4 bytes"))
+}
+
+fn get_u64(buf: &[u8], off: usize) -> u64 {
+    u64::from_ne_bytes(buf[off..off + 8].try_into().expect("8 bytes"))
+}
+
+fn put(buf: &mut [u8], off: usize, bytes: &[u8]) {
+    buf[off..off + bytes.len()].copy_from_slice(bytes);
+}
 
 /// _IOWR(0xfd, nr, struct dm_ioctl)
 const fn dm_iowr(nr: u64) -> u64 {
@@ -79,15 +114,16 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 fn header(buf: &mut [u8], name: &str, flags: u32) {
     // Interface version 4.0.0: any 4.x kernel accepts it.
-    buf[0..4].copy_from_slice(&4u32.to_ne_bytes());
-    buf[4..8].copy_from_slice(&0u32.to_ne_bytes());
-    buf[8..12].copy_from_slice(&0u32.to_ne_bytes());
+    for (i, v) in [4u32, 0, 0].iter().enumerate() {
+        put(buf, at::VERSION + 4 * i, &v.to_ne_bytes());
+    }
     let size = buf.len() as u32;
-    buf[12..16].copy_from_slice(&size.to_ne_bytes());
-    buf[16..20].copy_from_slice(&(DM_IOCTL_SIZE as u32).to_ne_bytes());
-    buf[28..32].copy_from_slice(&flags.to_ne_bytes());
+    put(buf, at::DATA_SIZE, &size.to_ne_bytes());
+    put(buf, at::DATA_START, &(DM_IOCTL_SIZE as u32).to_ne_bytes());
+    put(buf, at::FLAGS, &flags.to_ne_bytes());
+    // check_name keeps names whole; this cut is only a last guard.
     let n = name.len().min(DM_NAME_LEN - 1);
-    buf[48..48 + n].copy_from_slice(&name.as_bytes()[..n]);
+    put(buf, at::NAME, &name.as_bytes()[..n]);
 }
 
 /// The control node to open: `/dev/mapper/control`, or the path in
@@ -142,7 +178,7 @@ impl Control {
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
         header(&mut buf, "", 0);
         self.ioctl(DM_VERSION, &mut buf)?;
-        Ok(read_version(&buf[0..12]))
+        Ok(read_version(&buf[at::VERSION..at::VERSION + 12]))
     }
 
     /// DM_LIST_VERSIONS: the targets registered now (modules not yet
@@ -151,23 +187,25 @@ impl Control {
         let mut buf = vec![0u8; 16384];
         header(&mut buf, "", 0);
         self.ioctl(DM_LIST_VERSIONS, &mut buf)?;
-        let start = u32::from_ne_bytes(buf[16..20].try_into().unwrap()) as usize;
-        let size = (u32::from_ne_bytes(buf[12..16].try_into().unwrap()) as usize).min(buf.len());
+        let start = get_u32(&buf, at::DATA_START) as usize;
+        let size = (get_u32(&buf, at::DATA_SIZE) as usize).min(buf.len());
         let mut out = Vec::new();
-        let mut at = start;
+        let mut pos = start;
         // struct dm_target_versions { u32 next; u32 version[3]; char name[]; }
-        while at + 16 < size {
-            let next = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
-            let name_end = buf[at + 16..size]
+        while pos + at::VERSIONS_NAME < size {
+            let next = get_u32(&buf, pos + at::VERSIONS_NEXT) as usize;
+            let name_at = pos + at::VERSIONS_NAME;
+            let name_end = buf[name_at..size]
                 .iter()
                 .position(|&b| b == 0)
-                .map_or(size, |e| at + 16 + e);
-            let name = String::from_utf8_lossy(&buf[at + 16..name_end]).into_owned();
-            out.push((name, read_version(&buf[at + 4..at + 16])));
+                .map_or(size, |e| name_at + e);
+            let name = String::from_utf8_lossy(&buf[name_at..name_end]).into_owned();
+            let v = pos + at::VERSIONS_VERSION;
+            out.push((name, read_version(&buf[v..v + 12])));
             if next == 0 {
                 break;
             }
-            at += next;
+            pos += next;
         }
         Ok(out)
     }
@@ -187,7 +225,7 @@ impl Control {
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
         header(&mut buf, name, 0);
         self.ioctl(DM_DEV_CREATE, &mut buf)?;
-        let dev = u64::from_ne_bytes(buf[40..48].try_into().unwrap());
+        let dev = get_u64(&buf, at::DEV);
         // new_encode_dev: minor = (dev & 0xff) | ((dev >> 12) & 0xfff00)
         let minor = ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32;
         Ok(Mapping {
@@ -212,12 +250,18 @@ impl Control {
         let mut buf = zeroize::Zeroizing::new(vec![0u8; total]);
         let flags = DM_SECURE_DATA_FLAG | if read_only { DM_READONLY_FLAG } else { 0 };
         header(&mut buf, &m.name, flags);
-        buf[20..24].copy_from_slice(&1u32.to_ne_bytes()); // target_count
+        put(&mut buf, at::TARGET_COUNT, &1u32.to_ne_bytes());
         let t = DM_IOCTL_SIZE;
-        buf[t..t + 8].copy_from_slice(&start.to_ne_bytes());
-        buf[t + 8..t + 16].copy_from_slice(&len.to_ne_bytes());
+        put(&mut buf, t + at::SPEC_SECTOR_START, &start.to_ne_bytes());
+        put(&mut buf, t + at::SPEC_LENGTH, &len.to_ne_bytes());
         let ty = target.as_bytes();
-        buf[t + 24..t + 24 + ty.len()].copy_from_slice(ty);
+        if ty.len() >= DM_MAX_TYPE_NAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("target type '{target}' is longer than device-mapper takes"),
+            ));
+        }
+        put(&mut buf, t + at::SPEC_TARGET_TYPE, ty);
         let p = t + DM_TARGET_SPEC_SIZE;
         buf[p..p + params.len()].copy_from_slice(params.as_bytes());
         self.ioctl(DM_TABLE_LOAD, &mut buf)
@@ -245,8 +289,8 @@ impl Control {
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
             Err(e) => Err(e),
             Ok(()) => {
-                let dev = u64::from_ne_bytes(buf[40..48].try_into().unwrap());
-                let flags = u32::from_ne_bytes(buf[28..32].try_into().unwrap());
+                let dev = get_u64(&buf, at::DEV);
+                let flags = get_u32(&buf, at::FLAGS);
                 let minor = ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32;
                 Ok(Some((
                     Mapping {
@@ -270,19 +314,23 @@ impl Control {
             DM_STATUS_TABLE_FLAG | DM_SECURE_DATA_FLAG,
         );
         self.ioctl(DM_TABLE_STATUS, &mut buf)?;
-        let count = u32::from_ne_bytes(buf[20..24].try_into().unwrap()) as usize;
-        let mut at = u32::from_ne_bytes(buf[16..20].try_into().unwrap()) as usize;
+        let count = get_u32(&buf, at::TARGET_COUNT) as usize;
+        let mut pos = get_u32(&buf, at::DATA_START) as usize;
         let mut out = Vec::new();
         for _ in 0..count {
-            let start = u64::from_ne_bytes(buf[at..at + 8].try_into().unwrap());
-            let len = u64::from_ne_bytes(buf[at + 8..at + 16].try_into().unwrap());
-            let next = u32::from_ne_bytes(buf[at + 20..at + 24].try_into().unwrap()) as usize;
-            let ty_end = buf[at + 24..at + 40]
+            if pos + DM_TARGET_SPEC_SIZE > buf.len() {
+                break;
+            }
+            let start = get_u64(&buf, pos + at::SPEC_SECTOR_START);
+            let len = get_u64(&buf, pos + at::SPEC_LENGTH);
+            let next = get_u32(&buf, pos + at::SPEC_NEXT) as usize;
+            let ty_at = pos + at::SPEC_TARGET_TYPE;
+            let ty_end = buf[ty_at..ty_at + DM_MAX_TYPE_NAME]
                 .iter()
                 .position(|&b| b == 0)
-                .unwrap_or(16);
-            let ty = String::from_utf8_lossy(&buf[at + 24..at + 24 + ty_end]).into_owned();
-            let p = at + DM_TARGET_SPEC_SIZE;
+                .unwrap_or(DM_MAX_TYPE_NAME);
+            let ty = String::from_utf8_lossy(&buf[ty_at..ty_at + ty_end]).into_owned();
+            let p = pos + DM_TARGET_SPEC_SIZE;
             let p_end = buf[p..]
                 .iter()
                 .position(|&b| b == 0)
@@ -293,7 +341,7 @@ impl Control {
             if next == 0 {
                 break;
             }
-            at += next;
+            pos += next;
         }
         Ok(out)
     }
@@ -307,6 +355,57 @@ impl Control {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The layout above against <linux/dm-ioctl.h>, compiled here when a C
+    /// compiler and the kernel headers are present (Debian: linux-libc-dev,
+    /// which build-essential brings); otherwise it says why it did not run.
+    #[test]
+    fn struct_layouts_match_the_c_header() {
+        let program = r#"
+#include <stdio.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <linux/dm-ioctl.h>
+int main(void) {
+  printf("%zu %zu %zu %zu %zu %zu %zu %zu\n", sizeof(struct dm_ioctl),
+    offsetof(struct dm_ioctl, data_size), offsetof(struct dm_ioctl, data_start),
+    offsetof(struct dm_ioctl, target_count), offsetof(struct dm_ioctl, flags),
+    offsetof(struct dm_ioctl, dev), offsetof(struct dm_ioctl, name), (size_t)DM_NAME_LEN);
+  printf("%zu %zu %zu %zu %zu %zu\n", sizeof(struct dm_target_spec),
+    offsetof(struct dm_target_spec, sector_start), offsetof(struct dm_target_spec, length),
+    offsetof(struct dm_target_spec, next), offsetof(struct dm_target_spec, target_type),
+    (size_t)DM_MAX_TYPE_NAME);
+  printf("%zu %zu %zu\n", offsetof(struct dm_target_versions, next),
+    offsetof(struct dm_target_versions, version), offsetof(struct dm_target_versions, name));
+  printf("%lu %lu %lu %lu\n", (unsigned long)DM_VERSION, (unsigned long)DM_DEV_CREATE,
+    (unsigned long)DM_TABLE_LOAD, (unsigned long)DM_LIST_VERSIONS);
+  printf("%u %u %u %u\n", DM_READONLY_FLAG, DM_SUSPEND_FLAG, DM_STATUS_TABLE_FLAG, DM_SECURE_DATA_FLAG);
+  return 0;
+}
+"#;
+        let Some(out) = crate::sys::c_probe::run("dm-ioctl", program) else {
+            return;
+        };
+        let want = format!(
+            "{DM_IOCTL_SIZE} {} {} {} {} {} {} {DM_NAME_LEN}\n{DM_TARGET_SPEC_SIZE} {} {} {} {} {DM_MAX_TYPE_NAME}\n{} {} {}\n{DM_VERSION} {DM_DEV_CREATE} {DM_TABLE_LOAD} {DM_LIST_VERSIONS}\n{DM_READONLY_FLAG} {DM_SUSPEND_FLAG} {DM_STATUS_TABLE_FLAG} {DM_SECURE_DATA_FLAG}\n",
+            at::DATA_SIZE,
+            at::DATA_START,
+            at::TARGET_COUNT,
+            at::FLAGS,
+            at::DEV,
+            at::NAME,
+            at::SPEC_SECTOR_START,
+            at::SPEC_LENGTH,
+            at::SPEC_NEXT,
+            at::SPEC_TARGET_TYPE,
+            at::VERSIONS_NEXT,
+            at::VERSIONS_VERSION,
+            at::VERSIONS_NAME,
+        );
+        assert_eq!(out, want);
+    }
+
     #[test]
     fn ioctl_numbers_match_the_kernel_header() {
         // Values of DM_DEV_CREATE etc. on x86_64 as printed by a C program

@@ -14,6 +14,10 @@ const LOOP_CTL_GET_FREE: u64 = 0x4C82;
 const LOOP_SET_STATUS64: u64 = 0x4C04;
 const LOOP_GET_STATUS64: u64 = 0x4C05;
 const LO_FLAGS_AUTOCLEAR: u32 = 4;
+/// sizeof(struct loop_info64) and the offset of its lo_flags
+/// (include/uapi/linux/loop.h); checked against the header in `tests`.
+const LOOP_INFO64_SIZE: usize = 232;
+const LO_FLAGS_AT: usize = 52;
 
 pub struct LoopDevice {
     pub path: String,
@@ -71,8 +75,7 @@ impl LoopDevice {
     /// last user (the mapping) closes it, so `remove` needs no loop step.
     pub fn attach_autoclear(backing: &File) -> io::Result<Self> {
         let lo = Self::attach(backing)?;
-        // struct loop_info64: 232 bytes, lo_flags at offset 52.
-        let mut info = [0u8; 232];
+        let mut info = [0u8; LOOP_INFO64_SIZE];
         // SAFETY: LOOP_GET_STATUS64/SET_STATUS64 read/write a loop_info64.
         let got = unsafe {
             libc::ioctl(
@@ -86,8 +89,10 @@ impl LoopDevice {
             let _ = lo.detach();
             return Err(e);
         }
-        let flags = u32::from_ne_bytes(info[52..56].try_into().unwrap()) | LO_FLAGS_AUTOCLEAR;
-        info[52..56].copy_from_slice(&flags.to_ne_bytes());
+        let at = LO_FLAGS_AT;
+        let flags =
+            u32::from_ne_bytes(info[at..at + 4].try_into().expect("4 bytes")) | LO_FLAGS_AUTOCLEAR;
+        info[at..at + 4].copy_from_slice(&flags.to_ne_bytes());
         let set =
             unsafe { libc::ioctl(lo.file.as_raw_fd(), LOOP_SET_STATUS64 as _, info.as_ptr()) };
         if set < 0 {
@@ -102,5 +107,34 @@ impl LoopDevice {
         // SAFETY: as above.
         check(unsafe { libc::ioctl(self.file.as_raw_fd(), LOOP_CLR_FD as _) })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers above against <linux/loop.h> (see `sys::c_probe`).
+    #[test]
+    fn layout_and_ioctl_numbers_match_the_c_header() {
+        let program = r#"
+#include <stdio.h>
+#include <stddef.h>
+#include <linux/loop.h>
+int main(void) {
+  printf("%zu %zu %d\n", sizeof(struct loop_info64), offsetof(struct loop_info64, lo_flags), LO_FLAGS_AUTOCLEAR);
+  printf("%d %d %d %d %d\n", LOOP_SET_FD, LOOP_CLR_FD, LOOP_CTL_GET_FREE, LOOP_SET_STATUS64, LOOP_GET_STATUS64);
+  return 0;
+}
+"#;
+        let Some(out) = crate::sys::c_probe::run("loop", program) else {
+            return;
+        };
+        assert_eq!(
+            out,
+            format!(
+                "{LOOP_INFO64_SIZE} {LO_FLAGS_AT} {LO_FLAGS_AUTOCLEAR}\n{LOOP_SET_FD} {LOOP_CLR_FD} {LOOP_CTL_GET_FREE} {LOOP_SET_STATUS64} {LOOP_GET_STATUS64}\n"
+            )
+        );
     }
 }

@@ -6,6 +6,8 @@
 pub mod activate;
 pub mod bench;
 pub mod blockdev;
+#[cfg(test)]
+mod c_probe;
 pub mod dm;
 pub mod loopdev;
 pub mod probe;
