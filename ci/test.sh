@@ -13,7 +13,9 @@ echo "== cargo test (with the test-only fault hook: broken engines must be caugh
 # --show-output: tests that cannot run here print why (SKIPPED: ...).
 cargo test --release --features test-fault -- --show-output 2>&1
 echo "== benches build"
-cargo bench --no-run --quiet
+# The same features as the tests: target/release/dmch keeps the fault hook
+# that ci/kernel-check.sh needs.
+cargo bench --no-run --quiet --features test-fault
 echo "== dmch check"
 target/release/dmch check
 bash ci/kernel-check.sh
