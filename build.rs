@@ -1,4 +1,4 @@
-// Embeds vectors/*.vec into the binary (see src/vectors/mod.rs).
+//! Embeds vectors/*.vec into the binary (see src/vectors/mod.rs).
 use std::{env, fs, path::Path};
 
 fn main() {

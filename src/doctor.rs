@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 /// A yes/no finding with its detail (what was found, or why not).
 #[derive(Clone, Debug)]
 pub struct Finding {
+    /// Whether the thing is usable here.
     pub ok: bool,
+    /// What was found, or why it is not usable.
     pub detail: String,
 }
 
@@ -34,17 +36,29 @@ impl Finding {
 
 /// Everything `dmch doctor` reports.
 pub struct Report {
+    /// The CPU model from /proc/cpuinfo.
     pub cpu_model: String,
+    /// Each feature the SIMD backends look at, and whether the CPU has it.
     pub features: Vec<(&'static str, bool)>,
+    /// DMCH_PORTABLE is set: every SIMD backend is off.
     pub portable: bool,
+    /// Per cipher: the implementation in use, and why not the SIMD one.
     pub implementations: Vec<(&'static str, String, Option<String>)>,
+    /// The running kernel's release.
     pub kernel_release: String,
+    /// Whether dmch runs as root.
     pub root: bool,
+    /// The host's device-mapper, asked of the kernel.
     pub device_mapper: Finding,
+    /// Loop devices (LOOP_CTL_GET_FREE).
     pub loop_devices: Finding,
+    /// QEMU and its version.
     pub qemu: Finding,
+    /// KVM, probed by a boot when a guest kernel is cached.
     pub kvm: Finding,
+    /// Guest kernels in the cache, and whether each is complete.
     pub cached_kernels: Vec<(String, bool)>,
+    /// The apt state the kernel fetcher uses.
     pub apt: Vec<String>,
 }
 
@@ -109,6 +123,7 @@ fn kvm(probe: KvmProbe, qemu_ok: bool) -> Finding {
 }
 
 impl Report {
+    /// Ask the machine; `probe` says whether KVM may be proven by a boot.
     pub fn gather(probe: KvmProbe) -> Report {
         let qemu = Finding::from(qemu_version(), |v| v);
         let kvm = kvm(probe, qemu.ok);
@@ -176,6 +191,7 @@ impl Report {
         ]
     }
 
+    /// The report as JSON (`dmch doctor --json`).
     pub fn to_json(&self) -> Value {
         json!({
             "cpu": {
@@ -202,6 +218,7 @@ impl Report {
         })
     }
 
+    /// The report as text (`dmch doctor`).
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mark = |f: &Finding| if f.ok { "yes" } else { "no " };

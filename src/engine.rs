@@ -21,6 +21,7 @@ pub struct Geometry {
     pub sector_size: u32,
     /// The table's iv_offset, in 512-byte units.
     pub iv_offset: u64,
+    /// IV sectors count in `sector_size` units instead of 512 bytes.
     pub iv_large_sectors: bool,
 }
 
@@ -123,6 +124,8 @@ pub fn resolve(
 }
 
 impl SectorCrypt {
+    /// Key the engine for `spec` with `key`, checked as the kernel's
+    /// constructor would (cipher, mode, IV generator, key split over keycount).
     pub fn new(spec: &CipherSpec, key: &Key, geometry: Geometry) -> Result<Self> {
         let (template, info, iv_size) = resolve(spec, &geometry)?;
         let key = key.bytes()?;
@@ -194,6 +197,7 @@ impl SectorCrypt {
         self
     }
 
+    /// The sector geometry this engine numbers sectors by.
     pub fn geometry(&self) -> &Geometry {
         &self.geometry
     }

@@ -3,11 +3,17 @@
 
 use thiserror::Error;
 
+/// What the reference refuses, and why: one variant per kind of input.
 #[derive(Debug, Error)]
 pub enum Error {
     /// The cipher specification does not parse or names something unknown.
     #[error("cipher spec '{spec}': {why}")]
-    Spec { spec: String, why: String },
+    Spec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The key does not fit the cipher, or is not valid hex.
     #[error("key: {0}")]
     Key(String),
@@ -23,8 +29,11 @@ pub enum Error {
     /// A vector file is malformed.
     #[error("{file}:{line}: {why}")]
     Vector {
+        /// The vector file.
         file: String,
+        /// The line the problem is on.
         line: usize,
+        /// What is wrong there.
         why: String,
     },
 }
@@ -38,4 +47,5 @@ impl Error {
     }
 }
 
+/// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,13 +5,17 @@
 
 use digest::Digest;
 
+/// A hash the kernel knows by name (ESSIV salts, vector digests).
 pub struct HashInfo {
+    /// The kernel's name, e.g. `sha256`, `rmd160`, `wp512`.
     pub name: &'static str,
+    /// Digest size in bytes.
     pub digest_size: usize,
     run: fn(&[u8]) -> Vec<u8>,
 }
 
 impl HashInfo {
+    /// The digest of `data`.
     pub fn digest(&self, data: &[u8]) -> Vec<u8> {
         (self.run)(data)
     }

@@ -11,13 +11,17 @@ use zeroize::Zeroizing;
 pub const MAX_KEY_BYTES: usize = 8192;
 
 #[derive(Clone, PartialEq, Eq)]
+/// The key field of a crypt table.
 pub enum Key {
     /// Raw key bytes (from hex). Empty for `-`.
     Bytes(Zeroizing<Vec<u8>>),
     /// `:<size>:<type>:<description>`: a key in the kernel keyring.
     Keyring {
+        /// Key size in bytes, as the table states it.
         size: u32,
+        /// Keyring type: logon, user, encrypted or trusted.
         kind: String,
+        /// The key's description in the keyring.
         description: String,
     },
 }
@@ -25,6 +29,7 @@ pub enum Key {
 const KEYRING_TYPES: &[&str] = &["logon", "user", "encrypted", "trusted"];
 
 impl Key {
+    /// A key of these raw bytes (copied; the copy is wiped on drop).
     pub fn from_bytes(b: &[u8]) -> Self {
         Key::Bytes(Zeroizing::new(b.to_vec()))
     }

@@ -14,6 +14,7 @@ use std::io::Read;
 use zeroize::Zeroizing;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// How a passphrase becomes key material (`-h`): `plain[:N]` or `HASH[:N]`.
 pub enum HashSpec {
     /// No hash; with `Some(n)`, exactly n passphrase bytes.
     Plain(Option<usize>),
@@ -156,7 +157,9 @@ pub const TERMINAL_PASSPHRASE_MAX: usize = 512;
 /// Read limits, as --keyfile-offset and --keyfile-size (0 = no limit).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
+    /// Bytes of key material skipped first (`--keyfile-offset`).
     pub offset: u64,
+    /// Bytes of key material read at most (`--keyfile-size`; 0: no limit).
     pub size: usize,
 }
 

@@ -19,6 +19,7 @@
 //! live; each of those modules says so at its top.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 #[cfg(not(target_arch = "x86_64"))]
 compile_error!(
@@ -26,22 +27,22 @@ compile_error!(
 );
 
 pub mod cipher;
-pub mod cpu;
+pub(crate) mod cpu;
 pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod guest;
 pub mod hash;
 pub mod interrupt;
-pub mod iv;
+pub(crate) mod iv;
 pub mod key;
 pub mod keyderive;
-pub mod leftovers;
+pub(crate) mod leftovers;
 pub mod mode;
 pub mod oracle;
 pub mod output;
 pub mod plain;
-pub mod protocol;
+pub(crate) mod protocol;
 pub mod redact;
 pub mod spec;
 pub mod sys;

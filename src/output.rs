@@ -20,11 +20,15 @@ use std::path::{Path, PathBuf};
 /// What kind of output it turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// A regular file, replaced when the run succeeded.
     Replace,
+    /// A block device, written in place.
     BlockDevice,
+    /// A FIFO, character device or standard output, streamed.
     Stream,
 }
 
+/// An open OUTPUT; [`Output::commit`] when the run succeeded.
 pub struct Output {
     kind: Kind,
     shown: String,
@@ -171,6 +175,7 @@ impl Output {
         })
     }
 
+    /// What kind of output this turned out to be.
     pub fn kind(&self) -> Kind {
         self.kind
     }

@@ -22,22 +22,32 @@ use zeroize::Zeroizing;
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("this host cannot set up dm-crypt mappings: {0}")]
+    /// The host has no usable device-mapper.
     Host(#[from] Unusable),
     #[error("{0}")]
+    /// An option, name, size or device is not acceptable.
     Invalid(String),
     #[error(transparent)]
+    /// The reference refuses the spec, key or table.
     Reference(#[from] crate::Error),
     #[error("a mapping named {0} exists already")]
+    /// The name is taken.
     Exists(String),
     #[error("no mapping named {0}")]
+    /// No mapping has this name.
     Missing(String),
     #[error(transparent)]
+    /// The kernel did not make the mapping.
     Activate(#[from] ActivateError),
     #[error(transparent)]
+    /// The kernel kept the old table.
     Replace(#[from] ReplaceError),
     #[error("{what}: {source}")]
+    /// A system call failed.
     Io {
+        /// The step that failed.
         what: String,
+        /// Why.
         source: std::io::Error,
     },
 }
@@ -52,8 +62,11 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SetupError {
 /// The options of a plain mapping; `None` means the default.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlainOptions {
+    /// Cipher spec (`-c`).
     pub cipher: Option<String>,
+    /// Passphrase hash (`-h`).
     pub hash: Option<String>,
+    /// Key size in bits (`-s`).
     pub key_bits: Option<usize>,
     /// Size in 512-byte sectors (default: the device after the offset).
     pub size: Option<u64>,
@@ -61,8 +74,11 @@ pub struct PlainOptions {
     pub offset: u64,
     /// Skip, the table's iv_offset (`-p`).
     pub skip: u64,
+    /// Map read-only (`-r`).
     pub read_only: bool,
+    /// Encryption sector size in bytes (`--sector-size`).
     pub sector_size: Option<u32>,
+    /// IV sectors in sector-size units (`--iv-large-sectors`).
     pub iv_large_sectors: bool,
     /// The seed's defaults: aes (= aes-cbc-plain) and ripemd160.
     pub legacy: bool,
@@ -71,6 +87,7 @@ pub struct PlainOptions {
 }
 
 impl PlainOptions {
+    /// The cipher spec, default applied.
     pub fn cipher(&self) -> &str {
         match (&self.cipher, self.legacy) {
             (Some(c), _) => c,
@@ -79,6 +96,7 @@ impl PlainOptions {
         }
     }
 
+    /// The passphrase hash, default applied.
     pub fn hash(&self) -> &str {
         match (&self.hash, self.legacy) {
             (Some(h), _) => h,
@@ -406,20 +424,29 @@ fn device_path(dev: &str) -> String {
 /// What `status` shows: everything but the key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
+    /// The cipher spec as the kernel echoes it.
     pub cipher: String,
+    /// The key size in bits.
     pub key_bits: usize,
+    /// The device the mapping sits on.
     pub device: String,
     /// The file behind a loop device, when the device is one.
     pub loop_file: Option<String>,
+    /// The encryption sector size in bytes.
     pub sector_size: u32,
+    /// Device offset in 512-byte sectors.
     pub offset: u64,
+    /// Skip (the IV offset) in 512-byte sectors.
     pub skip: u64,
+    /// Size of the mapping in 512-byte sectors.
     pub size: u64,
+    /// Whether the mapping is read-only.
     pub read_only: bool,
     /// Flags in the kernel's status order (sector_size shown apart).
     pub flags: Vec<String>,
 }
 
+/// A live mapping as `status` shows it, never with its key.
 pub fn status(ctl: &Control, name: &str) -> Result<Status> {
     let l = live(ctl, name)?;
     let p = &l.params;
@@ -447,6 +474,7 @@ pub fn status(ctl: &Control, name: &str) -> Result<Status> {
     })
 }
 
+/// Remove the mapping (its loop device goes with it: autoclear).
 pub fn remove(ctl: &Control, name: &str) -> Result<()> {
     let (m, _) = ctl
         .find(name)

@@ -15,8 +15,11 @@ use std::fmt;
 pub const MAX_KEYCOUNT: u32 = 1 << 16;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// How a cipher spec was written.
 pub enum Form {
+    /// `cipher[:keycount]-chainmode-ivmode[:ivopts]`.
     Old,
+    /// `capi:<crypto API name>-ivmode[:ivopts]`.
     Capi,
 }
 
@@ -24,7 +27,9 @@ pub enum Form {
 /// exactly as given in its table status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CipherSpec {
+    /// The spec as given (the kernel echoes it in status).
     pub text: String,
+    /// The spelling it was given in.
     pub form: Form,
     /// Block cipher name (`aes`, `serpent`, `xchacha12,aes` for adiantum).
     pub cipher: String,
@@ -32,11 +37,14 @@ pub struct CipherSpec {
     pub chain: String,
     /// Number of keyed instances (old form `:keycount`; 1 for capi).
     pub keycount: u32,
+    /// The IV mode as written (ecb drops it: see `effective_ivmode`).
     pub ivmode: Option<String>,
+    /// The IV mode's options (the ESSIV hash).
     pub ivopts: Option<String>,
 }
 
 impl CipherSpec {
+    /// Parse a spec with the kernel's rules and defaults.
     pub fn parse(text: &str) -> Result<Self> {
         let err = |why: &str| Error::spec(text, why);
         if text.is_empty() {

@@ -15,35 +15,53 @@ use std::fmt;
 /// The optional parameters, as the kernel knows them (6.12).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
+    /// `allow_discards`: pass discards through.
     pub allow_discards: bool,
+    /// `same_cpu_crypt`: encrypt on the CPU that issued the I/O.
     pub same_cpu_crypt: bool,
+    /// `high_priority` (6.10 and later): high-priority workqueues.
     pub high_priority: bool,
+    /// `submit_from_crypt_cpus`: write from the encryption threads.
     pub submit_from_crypt_cpus: bool,
+    /// `no_read_workqueue`: decrypt reads in the completion context.
     pub no_read_workqueue: bool,
+    /// `no_write_workqueue`: encrypt writes without the write workqueue.
     pub no_write_workqueue: bool,
     /// `integrity:<bytes>:<aead|none>`.
     pub integrity: Option<(u32, String)>,
+    /// `integrity_key_size:<bytes>`.
     pub integrity_key_size: Option<u32>,
+    /// `sector_size:<bytes>` (512 when absent).
     pub sector_size: Option<u32>,
+    /// `iv_large_sectors`: IV sectors in sector_size units.
     pub iv_large_sectors: bool,
 }
 
 /// The crypt target's parameters (everything after `crypt`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CryptParams {
+    /// The cipher spec.
     pub cipher: CipherSpec,
+    /// The key field.
     pub key: Key,
+    /// The IV offset, in 512-byte sectors.
     pub iv_offset: u64,
+    /// The device, as given (a path or major:minor).
     pub device: String,
+    /// The data's offset on the device, in 512-byte sectors.
     pub offset: u64,
+    /// The optional parameters.
     pub options: Options,
 }
 
 /// A whole table line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
+    /// First sector of the target in the mapped device.
     pub start: u64,
+    /// Length of the target in 512-byte sectors.
     pub len: u64,
+    /// The crypt target's parameters.
     pub params: CryptParams,
 }
 
@@ -205,11 +223,13 @@ impl CryptParams {
         }
     }
 
+    /// The IV offset (`-p`, skip), in 512-byte sectors.
     pub fn with_iv_offset(mut self, sectors: u64) -> Self {
         self.iv_offset = sectors;
         self
     }
 
+    /// The device offset (`-o`), in 512-byte sectors.
     pub fn with_offset(mut self, sectors: u64) -> Self {
         self.offset = sectors;
         self
@@ -221,11 +241,13 @@ impl CryptParams {
         self
     }
 
+    /// `iv_large_sectors` on or off.
     pub fn with_iv_large_sectors(mut self, on: bool) -> Self {
         self.options.iv_large_sectors = on;
         self
     }
 
+    /// All optional parameters at once.
     pub fn with_options(mut self, options: Options) -> Self {
         self.options = options;
         self
@@ -249,6 +271,7 @@ impl CryptParams {
         Ok(())
     }
 
+    /// The sector geometry the engine needs from these parameters.
     pub fn geometry(&self) -> Geometry {
         Geometry {
             sector_size: self.options.sector_size.unwrap_or(512),
@@ -356,6 +379,7 @@ impl Table {
         }
     }
 
+    /// The line with the key hidden (zeros, as dmsetup without --showkeys).
     pub fn redacted(&self) -> String {
         format!(
             "{} {} crypt {}",

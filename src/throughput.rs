@@ -28,10 +28,13 @@ pub const DEFAULT: &[(&str, usize)] = &[
 
 /// One spec's figures.
 pub struct Row {
+    /// The cipher spec.
     pub spec: String,
+    /// Key size in bits.
     pub bits: usize,
     /// Reference engine MiB/s.
     pub enc: f64,
+    /// Reference engine MiB/s, decryption.
     pub dec: f64,
     /// Kernel (encrypt, decrypt) MiB/s, or why there is none.
     pub kernel: Option<Result<(f64, f64), String>>,

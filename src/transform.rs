@@ -20,12 +20,21 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
     #[error("{0}")]
+    /// The input is not whole sectors, or not an input.
     Input(String),
     #[error("{what}: {source}")]
-    Io { what: String, source: io::Error },
+    /// A read or write failed.
+    Io {
+        /// The step that failed.
+        what: String,
+        /// Why.
+        source: io::Error,
+    },
     #[error(transparent)]
+    /// The engine refused the sectors.
     Engine(#[from] crate::Error),
     #[error("interrupted; nothing was put in place of OUTPUT (a stream ends where it was)")]
+    /// Ctrl-C or SIGTERM.
     Interrupted,
 }
 

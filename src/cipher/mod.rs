@@ -27,11 +27,14 @@ pub use registry::{CipherInfo, lookup, names};
 /// engine: one type from the command line down to the block cipher.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// Plaintext to ciphertext (a write).
     Encrypt,
+    /// Ciphertext to plaintext (a read).
     Decrypt,
 }
 
 impl Direction {
+    /// Whether this is [`Direction::Encrypt`].
     pub fn is_encrypt(self) -> bool {
         self == Direction::Encrypt
     }

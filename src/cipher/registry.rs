@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 pub struct CipherInfo {
     /// Kernel name (`aes`, `des3_ede`, ...).
     pub name: &'static str,
+    /// Block size in bytes (1 for cipher_null).
     pub block_size: usize,
     /// Human description of the accepted key lengths, for error messages.
     pub key_sizes: &'static str,

@@ -29,6 +29,7 @@ pub trait Mode: Send + Sync {
     /// The two algorithms of the mode (they differ for cbc, pcbc, cfb,
     /// adiantum); callers pass a [`Direction`] to [`Mode::crypt`].
     fn encrypt(&self, iv: &mut [u8], data: &mut [u8]);
+    /// Decrypt one request in place (see [`Mode::encrypt`]).
     fn decrypt(&self, iv: &mut [u8], data: &mut [u8]);
 
     /// One request in direction `dir`.
@@ -56,25 +57,37 @@ pub const LANES: usize = 16;
 /// A mode and cipher resolved by name, not yet keyed.
 #[derive(Clone, Copy)]
 pub struct Template {
+    /// The chaining mode.
     pub chain: Chain,
+    /// The block cipher, from the registry.
     pub cipher: &'static CipherInfo,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The chaining modes dm-crypt specs can name.
 pub enum Chain {
+    /// Electronic codebook (no IV).
     Ecb,
+    /// Cipher block chaining.
     Cbc,
+    /// XEX with ciphertext stealing (IEEE 1619).
     Xts,
+    /// Liskov-Rivest-Wagner (tweak key after the cipher key).
     Lrw,
+    /// Counter mode (a stream).
     Ctr,
+    /// Output feedback (gone after 6.6).
     Ofb,
+    /// Cipher feedback (gone after 6.6).
     Cfb,
+    /// Propagating CBC.
     Pcbc,
     /// Adiantum with XChaCha of this many rounds (12 or 20).
     Adiantum(u8),
 }
 
 impl Chain {
+    /// The crypto API template name (`cbc`, `xts`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Chain::Ecb => "ecb",
@@ -159,6 +172,7 @@ impl Template {
         }
     }
 
+    /// IV size in bytes this mode and cipher take.
     pub fn iv_size(&self) -> usize {
         match self.chain {
             Chain::Ecb => 0,

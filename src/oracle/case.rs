@@ -8,11 +8,17 @@ use crate::table::{CryptParams, Table};
 /// One kernel case: a crypt table and the data pushed through it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Case {
+    /// Unique, readable: spec, key length, geometry.
     pub id: String,
+    /// The cipher spec, as the table will carry it (possibly one to refuse).
     pub cipher: String,
+    /// The key field in hex.
     pub key_hex: String,
+    /// The table's iv_offset.
     pub iv_offset: u64,
+    /// The encryption sector size in bytes.
     pub sector_size: u32,
+    /// Whether the table has iv_large_sectors.
     pub iv_large_sectors: bool,
     /// Device offset (512-byte sectors) of the mapping on its backing file.
     pub offset: u64,
@@ -61,6 +67,7 @@ impl Case {
         )
     }
 
+    /// Read a case written by [`Case::to_line`].
     pub fn from_line(line: &str) -> Option<Case> {
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() != 8 {
@@ -120,6 +127,7 @@ impl Case {
 /// only with the `test-fault` feature, selected by DMCH_TEST_FAULT=byteswap-iv.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
+    /// The reference as it is.
     None,
     /// Every IV byte-reversed: plain64 written big-endian.
     #[cfg(feature = "test-fault")]

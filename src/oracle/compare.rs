@@ -6,11 +6,13 @@ use crate::hash::sha256;
 /// The verdict on one case, comparing kernel and reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// The kernel and the reference agree in both directions.
     Pass,
     /// Both refused the table.
     RejectedAsExpected,
     /// The kernel lacks an algorithm the case needs (not built in it).
     Unavailable(String),
+    /// They disagree: why, with the first differing sector when there is one.
     Fail(String),
 }
 

@@ -14,9 +14,13 @@ fn xml(s: &str) -> String {
 
 /// The comparison of every run with the reference, rendered three ways.
 pub struct Evaluation {
+    /// For people: a table per kernel and each failure.
     pub text: String,
+    /// For machines (`--json`).
     pub json: serde_json::Value,
+    /// For CI (`--junit`): a testsuite per kernel.
     pub junit: String,
+    /// Whether any case failed on any kernel.
     pub failed: bool,
 }
 

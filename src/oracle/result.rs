@@ -5,6 +5,7 @@
 pub enum KernelResult {
     /// The table was refused (errno as text).
     Rejected(String),
+    /// The table loaded and data went through it.
     Data {
         /// SHA-256 of the ciphertext the mapping wrote.
         ct_sha256: [u8; 32],

@@ -11,17 +11,29 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
+    /// The run was asked for in a way that cannot be done.
     Plan(String),
     #[error("host backend: {0}")]
+    /// The host cannot run the cases.
     Host(#[from] probe::Unusable),
     #[error("{what}: {source}")]
-    Vm { what: String, source: VmError },
-    #[error("{what}: {source}")]
-    Io {
+    /// A guest could not be prepared or booted.
+    Vm {
+        /// The step that failed.
         what: String,
+        /// Why.
+        source: VmError,
+    },
+    #[error("{what}: {source}")]
+    /// A system call failed.
+    Io {
+        /// The step that failed.
+        what: String,
+        /// Why.
         source: std::io::Error,
     },
     #[error("interrupted after {0} cases; every mapping and loop device was removed")]
+    /// Ctrl-C or SIGTERM, after this many cases.
     Interrupted(usize),
 }
 
@@ -41,16 +53,23 @@ pub enum Backend {
     /// The host when its kernel answers as device-mapper (and no guest
     /// kernel is named), else a QEMU guest.
     Auto,
+    /// The host's device-mapper.
     Host,
+    /// A QEMU guest per named kernel.
     Vm,
 }
 
 /// One kernel's results.
 pub struct KernelRun {
+    /// The kernel source (`host`, `debian:6.12 (...)`).
     pub label: String,
+    /// The kernel release that ran.
     pub release: String,
+    /// `host` or `vm (kvm|tcg)`.
     pub backend: String,
+    /// How long the cases took.
     pub elapsed: Duration,
+    /// What the kernel did with each case, by id.
     pub results: BTreeMap<String, KernelResult>,
     /// Algorithms the kernel has, when known (guests report /proc/crypto).
     pub algorithms: Option<BTreeSet<String>>,

@@ -15,7 +15,12 @@ pub enum ActivateError {
     Name(String),
     /// The device could not be created (a taken name, no permission).
     #[error("creating mapping {name}: {source}")]
-    Create { name: String, source: io::Error },
+    Create {
+        /// The mapping's name.
+        name: String,
+        /// Why.
+        source: io::Error,
+    },
     /// The kernel refused the table (load or resume failed).
     #[error("the kernel refused the table: {0}")]
     Refused(io::Error),
@@ -51,11 +56,13 @@ pub fn activate(
 #[derive(Debug, thiserror::Error)]
 pub enum ReplaceError {
     #[error("suspending: {0}")]
+    /// The device could not be suspended.
     Suspend(io::Error),
     /// The new table was refused; the old one is live again.
     #[error("the kernel refused the new table (the old one stays): {0}")]
     Refused(io::Error),
     #[error("resuming: {0}")]
+    /// The new table loaded but did not resume.
     Resume(io::Error),
 }
 
@@ -112,6 +119,7 @@ impl<'a> Scoped<'a> {
         Ok(Scoped { ctl, m: Some(m) })
     }
 
+    /// The live mapping.
     pub fn mapping(&self) -> &Mapping {
         self.m.as_ref().expect("present until drop")
     }

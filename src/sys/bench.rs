@@ -23,7 +23,9 @@ const IO: usize = 1 << 20;
 
 /// MiB/s through the target in each direction.
 pub struct Throughput {
+    /// MiB/s written through the target.
     pub encrypt: f64,
+    /// MiB/s read through the target.
     pub decrypt: f64,
 }
 

@@ -67,6 +67,7 @@ const DM_STATUS_TABLE_FLAG: u32 = 1 << 4;
 /// Ask the kernel to wipe the buffers holding the table (keys) after use.
 const DM_SECURE_DATA_FLAG: u32 = 1 << 15;
 
+/// An open device-mapper control node.
 pub struct Control(File);
 
 /// One target of a live table: start, length, type, parameters.
@@ -75,13 +76,16 @@ pub type TableTarget = (u64, u64, String, zeroize::Zeroizing<String>);
 /// A created mapping; its minor number names /dev/dm-N.
 #[derive(Debug, Clone)]
 pub struct Mapping {
+    /// The mapping's name.
     pub name: String,
+    /// The minor number (of /dev/dm-N).
     pub minor: u32,
     /// Device number as the kernel encodes it (new_encode_dev).
     pub dev: u64,
 }
 
 impl Mapping {
+    /// The /dev/dm-N node.
     pub fn node(&self) -> String {
         format!("/dev/dm-{}", self.minor)
     }
@@ -163,6 +167,7 @@ pub fn make_node(m: &Mapping) {
 }
 
 impl Control {
+    /// Open the control node ([`control_path`]).
     pub fn open() -> io::Result<Self> {
         OpenOptions::new()
             .read(true)
@@ -220,6 +225,7 @@ impl Control {
         }
     }
 
+    /// Create an empty mapping called `name` (checked by [`check_name`]).
     pub fn create(&self, name: &str) -> io::Result<Mapping> {
         check_name(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
@@ -346,6 +352,7 @@ impl Control {
         Ok(out)
     }
 
+    /// Remove the mapping (see `activate::deactivate` for the EBUSY retry).
     pub fn remove(&self, m: &Mapping) -> io::Result<()> {
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
         header(&mut buf, &m.name, 0);

@@ -19,7 +19,9 @@ const LO_FLAGS_AUTOCLEAR: u32 = 4;
 const LOOP_INFO64_SIZE: usize = 232;
 const LO_FLAGS_AT: usize = 52;
 
+/// An attached loop device.
 pub struct LoopDevice {
+    /// Its node, /dev/loopN.
     pub path: String,
     file: File,
 }
@@ -103,6 +105,7 @@ impl LoopDevice {
         Ok(lo)
     }
 
+    /// Detach the backing file.
     pub fn detach(self) -> io::Result<()> {
         // SAFETY: as above.
         check(unsafe { libc::ioctl(self.file.as_raw_fd(), LOOP_CLR_FD as _) })?;

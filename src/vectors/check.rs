@@ -9,26 +9,38 @@ use crate::mode;
 use crate::spec::CipherSpec;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// How one vector fared.
 pub enum CaseOutcome {
+    /// The reference reproduced it both ways.
     Pass,
+    /// It did not: what differs.
     Fail(String),
 }
 
 #[derive(Clone, Debug)]
+/// One vector's result.
 pub struct CaseResult {
+    /// The vector file.
     pub file: String,
+    /// The vector's id.
     pub id: String,
+    /// What it exercises (spec or algorithm).
     pub label: String,
+    /// Its provenance.
     pub source: String,
+    /// Pass or fail.
     pub outcome: CaseOutcome,
 }
 
 #[derive(Default, Debug)]
+/// The results of a `dmch check` run.
 pub struct Report {
+    /// Every vector's result, in file order.
     pub cases: Vec<CaseResult>,
 }
 
 impl Report {
+    /// How many failed.
     pub fn failed(&self) -> usize {
         self.cases
             .iter()
@@ -258,6 +270,7 @@ pub fn run_vector(v: &Vector) -> CaseOutcome {
     }
 }
 
+/// Run every vector of `f`, adding to `report`.
 pub fn run_file(f: &VectorFile, report: &mut Report) {
     for v in &f.vectors {
         report.cases.push(CaseResult {
@@ -270,6 +283,7 @@ pub fn run_file(f: &VectorFile, report: &mut Report) {
     }
 }
 
+/// Run every vector of `files`.
 pub fn run_files(files: &[VectorFile]) -> Report {
     let mut r = Report::default();
     for f in files {

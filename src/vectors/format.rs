@@ -6,6 +6,7 @@ use crate::key::Key;
 /// Input bytes: literal hex or a generator, so long inputs stay short.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Data {
+    /// Literal bytes.
     Hex(Vec<u8>),
     /// N zero bytes.
     Zeros(usize),
@@ -14,6 +15,7 @@ pub enum Data {
 }
 
 impl Data {
+    /// The bytes (generated ones made now).
     pub fn bytes(&self) -> Vec<u8> {
         match self {
             Data::Hex(b) => b.clone(),
@@ -24,50 +26,76 @@ impl Data {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// What a vector expects.
 pub enum Expected {
+    /// These bytes exactly.
     Hex(Vec<u8>),
+    /// Bytes with this SHA-256 (long outputs).
     Sha256([u8; 32]),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// What a vector runs through.
 pub enum Kind {
     /// Whole dm-crypt sectors through the engine.
     Sector {
+        /// The cipher spec.
         spec: String,
+        /// The table's iv_offset.
         iv_offset: u64,
+        /// The encryption sector size in bytes.
         sector_size: u32,
+        /// Whether iv_large_sectors is set.
         iv_large_sectors: bool,
+        /// The target sector of the first plaintext byte.
         start_sector: u64,
     },
     /// One crypto API request (`cbc(aes)` with an explicit IV), as testmgr.
     Cipher {
+        /// The crypto API name, e.g. `cbc(aes)`.
         algorithm: String,
+        /// The IV of the request.
         iv: Option<Vec<u8>>,
     },
     /// Passphrase or key file to volume key (cryptsetup plain mode). The
     /// vector's `plaintext` is the input, `expected` the key; `None` in
     /// `fails` means the derivation must succeed.
     Passphrase {
+        /// The hash spec (`-h`).
         hash: String,
+        /// The key size in bytes.
         key_size: usize,
+        /// `passphrase`, `keyfile-stdin` or `keyfile`.
         source: String,
+        /// `--keyfile-size` (0: none).
         keyfile_size: usize,
+        /// `--keyfile-offset`.
         keyfile_offset: u64,
+        /// The derivation must fail.
         must_fail: bool,
     },
 }
 
 #[derive(Clone, Debug)]
+/// One known answer.
 pub struct Vector {
+    /// Unique within its file.
     pub id: String,
     /// Line of the `[vector ...]` header, for messages.
     pub line: usize,
+    /// Where it comes from (a suite, a standard, a kernel).
     pub source: String,
+    /// How its expected value was produced.
     pub produced: String,
+    /// What it runs through.
     pub kind: Kind,
+    /// The key (for passphrase vectors: unused).
     pub key: Key,
+    /// The input.
     pub plaintext: Data,
+    /// SHA-256 of the input, when the file states it.
     pub plaintext_sha256: Option<[u8; 32]>,
+    /// The expected output.
     pub expected: Expected,
 }
 
@@ -83,9 +111,13 @@ impl Vector {
 }
 
 #[derive(Clone, Debug)]
+/// A parsed `.vec` file.
 pub struct VectorFile {
+    /// Its file name.
     pub name: String,
+    /// The `[file]` section's fields (source, retrieved, semantics).
     pub header: Vec<(String, String)>,
+    /// Its vectors, in order.
     pub vectors: Vec<Vector>,
 }
 

@@ -64,10 +64,6 @@ impl<W: Write> Cpio<W> {
         self.entry(name, mode, data, (0, 0))
     }
 
-    pub fn symlink(&mut self, name: &str, target: &str) -> io::Result<()> {
-        self.entry(name, 0o120777, target.as_bytes(), (0, 0))
-    }
-
     pub fn char_dev(&mut self, name: &str, major: u32, minor: u32) -> io::Result<()> {
         self.entry(name, 0o020600, &[], (major, minor))
     }

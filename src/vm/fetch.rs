@@ -8,13 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a guest kernel comes from.
 pub enum KernelSource {
     /// `debian:6.1`, `debian:6.12`, `debian:5.10`.
     Debian(String),
     /// A linux-image .deb file.
     Deb(PathBuf),
     /// Own build: bzImage and a lib/modules/<version> directory.
-    Image { bzimage: PathBuf, modules: PathBuf },
+    Image {
+        /// The kernel image.
+        bzimage: PathBuf,
+        /// Its lib/modules/<version>, with modules.dep.
+        modules: PathBuf,
+    },
 }
 
 impl std::str::FromStr for KernelSource {
@@ -35,7 +41,9 @@ impl std::str::FromStr for KernelSource {
 /// A kernel ready to boot.
 #[derive(Clone, Debug)]
 pub struct PreparedKernel {
+    /// Shown in reports, e.g. `debian:6.12 (linux-image-...)`.
     pub label: String,
+    /// The kernel image to boot.
     pub vmlinuz: PathBuf,
     /// lib/modules/<version>, with modules.dep.
     pub modules_root: PathBuf,

@@ -2,7 +2,7 @@
 //! `dmch` itself (see `guest::agent`), boot it under QEMU and collect the
 //! result lines from the serial console.
 
-pub mod cpio;
+mod cpio;
 mod fetch;
 
 pub use fetch::{KernelSource, PreparedKernel, any_cached, apt_state, cache_entries, prepare};
@@ -19,10 +19,14 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
     #[error("{0}")]
+    /// A step of preparing or booting failed, in words.
     Setup(String),
     #[error("{what}: {source}")]
+    /// A system call failed.
     Io {
+        /// The step that failed.
         what: String,
+        /// Why.
         source: std::io::Error,
     },
 }
@@ -220,28 +224,36 @@ fn write_initramfs(
 
 /// The outcome of one guest run.
 pub struct GuestRun {
+    /// The release the agent reported.
     pub kernel_release: String,
     /// Algorithm names from the guest's /proc/crypto.
     pub algorithms: std::collections::BTreeSet<String>,
+    /// What the kernel did with each case, by id.
     pub results: BTreeMap<String, KernelResult>,
     /// (check, passed, detail) from the setup scenario.
     pub checks: Vec<(String, bool, String)>,
+    /// Boot to power-off.
     pub elapsed: Duration,
+    /// The accelerator the guest ran under.
     pub accel: Accel,
     /// Set on the run that decided against KVM: the one line to show the
     /// user (`kvm unusable here (qemu: ...); using tcg`).
     pub accel_note: Option<String>,
+    /// The whole console, for debugging.
     pub log: String,
 }
 
 /// The accelerator a guest runs under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accel {
+    /// Hardware virtualisation (used only once a guest proved it works).
     Kvm,
+    /// Software emulation.
     Tcg,
 }
 
 impl Accel {
+    /// `kvm` or `tcg`, as QEMU spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Accel::Kvm => "kvm",
