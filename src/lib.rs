@@ -28,6 +28,7 @@ compile_error!(
 
 pub mod cipher;
 pub(crate) mod cpu;
+pub mod dmsetup;
 pub mod doctor;
 pub mod engine;
 pub mod error;

@@ -405,7 +405,7 @@ fn live(ctl: &Control, name: &str) -> Result<Live> {
 }
 
 /// The kernel names devices "major:minor" in tables; find the node.
-fn device_path(dev: &str) -> String {
+pub(crate) fn device_path(dev: &str) -> String {
     let numeric = dev.split_once(':').is_some_and(|(a, b)| {
         !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
     });

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod check;
+mod dmsetup;
 mod doctor;
 mod kernel;
 mod offline;
@@ -48,6 +49,10 @@ enum Command {
     /// What this machine offers (CPU, device-mapper, loop, QEMU/KVM, kernels)
     /// and which path each job will take here.
     Doctor(doctor::DoctorArgs),
+    /// dmsetup's commands and formats, every crypt line checked by the
+    /// reference before the kernel sees it.
+    #[command(subcommand)]
+    Dmsetup(dmsetup::DmsetupCommand),
     /// The real kernel as oracle.
     #[command(subcommand)]
     Kernel(KernelCommand),
@@ -80,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Table(a) => table::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Dmsetup(c) => dmsetup::run(c),
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
         Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
         Command::Vectors(VectorsCommand::Generate(a)) => kernel::generate(a),

@@ -135,7 +135,8 @@ pub enum Fault {
 }
 
 impl Fault {
-    fn apply(self, e: SectorCrypt) -> SectorCrypt {
+    /// `e`, broken as this fault says.
+    pub(crate) fn apply(self, e: SectorCrypt) -> SectorCrypt {
         match self {
             Fault::None => e,
             #[cfg(feature = "test-fault")]

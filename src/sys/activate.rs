@@ -37,13 +37,29 @@ pub fn activate(
     params: &str,
     read_only: bool,
 ) -> Result<Mapping, ActivateError> {
+    let t = dm::Target {
+        start: 0,
+        len,
+        kind: target,
+        params,
+    };
+    activate_table(ctl, name, &[t], read_only)
+}
+
+/// As [`activate`], with a table of several targets (dmsetup's tables).
+pub fn activate_table(
+    ctl: &Control,
+    name: &str,
+    targets: &[dm::Target<'_>],
+    read_only: bool,
+) -> Result<Mapping, ActivateError> {
     dm::check_name(name).map_err(ActivateError::Name)?;
     let m = ctl.create(name).map_err(|source| ActivateError::Create {
         name: name.to_string(),
         source,
     })?;
     if let Err(e) = ctl
-        .load(&m, 0, len, target, params, read_only)
+        .load_targets(&m, targets, read_only)
         .and_then(|_| ctl.resume(&m))
     {
         let _ = deactivate(ctl, &m);

@@ -9,6 +9,21 @@ use std::io;
 /// BLKGETSIZE64 on x86_64 (_IOR(0x12, 114, size_t)).
 const BLKGETSIZE64: u64 = 0x8008_1272;
 
+/// BLKRAGET (_IO(0x12, 99)): the read-ahead in 512-byte sectors.
+const BLKRAGET: u64 = 0x1263;
+
+/// The read-ahead of an open block device, in 512-byte sectors.
+pub fn read_ahead(f: &File) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let mut sectors: libc::c_long = 0;
+    // SAFETY: BLKRAGET writes one long into `sectors`, which outlives the call.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), BLKRAGET as _, &mut sectors) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sectors as u64)
+}
+
 /// The size of an open block device in bytes.
 pub fn size(f: &File) -> io::Result<u64> {
     use std::os::fd::AsRawFd;

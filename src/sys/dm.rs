@@ -17,9 +17,16 @@ mod at {
     pub const DATA_SIZE: usize = 12;
     pub const DATA_START: usize = 16;
     pub const TARGET_COUNT: usize = 20;
+    pub const OPEN_COUNT: usize = 24;
     pub const FLAGS: usize = 28;
+    pub const EVENT_NR: usize = 32;
     pub const DEV: usize = 40;
     pub const NAME: usize = 48;
+    pub const UUID: usize = 176;
+    /// struct dm_name_list, from its own start.
+    pub const NAMES_DEV: usize = 0;
+    pub const NAMES_NEXT: usize = 8;
+    pub const NAMES_NAME: usize = 12;
     /// struct dm_target_spec, from its own start.
     pub const SPEC_SECTOR_START: usize = 0;
     pub const SPEC_LENGTH: usize = 8;
@@ -53,6 +60,7 @@ const fn dm_iowr(nr: u64) -> u64 {
     (3 << 30) | ((DM_IOCTL_SIZE as u64) << 16) | (0xfd << 8) | nr
 }
 const DM_VERSION: u64 = dm_iowr(0);
+const DM_LIST_DEVICES: u64 = dm_iowr(2);
 const DM_DEV_CREATE: u64 = dm_iowr(3);
 const DM_DEV_REMOVE: u64 = dm_iowr(4);
 const DM_DEV_SUSPEND: u64 = dm_iowr(6);
@@ -64,6 +72,11 @@ const DM_LIST_VERSIONS: u64 = dm_iowr(13);
 const DM_READONLY_FLAG: u32 = 1 << 0;
 const DM_SUSPEND_FLAG: u32 = 1 << 1;
 const DM_STATUS_TABLE_FLAG: u32 = 1 << 4;
+const DM_ACTIVE_PRESENT_FLAG: u32 = 1 << 5;
+const DM_INACTIVE_PRESENT_FLAG: u32 = 1 << 6;
+const DM_BUFFER_FULL_FLAG: u32 = 1 << 8;
+const DM_NOFLUSH_FLAG: u32 = 1 << 11;
+const DM_UUID_LEN: usize = 129;
 /// Ask the kernel to wipe the buffers holding the table (keys) after use.
 const DM_SECURE_DATA_FLAG: u32 = 1 << 15;
 
@@ -72,6 +85,42 @@ pub struct Control(File);
 
 /// One target of a live table: start, length, type, parameters.
 pub type TableTarget = (u64, u64, String, zeroize::Zeroizing<String>);
+
+/// One target of a table to load.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// First sector in the mapped device.
+    pub start: u64,
+    /// Length in 512-byte sectors.
+    pub len: u64,
+    /// Target type: crypt, linear, zero, error, ...
+    pub kind: &'a str,
+    /// Everything after the type.
+    pub params: &'a str,
+}
+
+/// What DM_DEV_STATUS reports of a device.
+#[derive(Clone, Debug)]
+pub struct Info {
+    /// The device.
+    pub mapping: Mapping,
+    /// I/O is held.
+    pub suspended: bool,
+    /// The device is read-only.
+    pub read_only: bool,
+    /// A live table is present.
+    pub live_table: bool,
+    /// An inactive (loaded, not yet resumed) table is present.
+    pub inactive_table: bool,
+    /// How many holders have it open.
+    pub open_count: i32,
+    /// The event counter.
+    pub event_nr: u32,
+    /// Targets in the live table.
+    pub target_count: u32,
+    /// The UUID, empty when none was set.
+    pub uuid: String,
+}
 
 /// A created mapping; its minor number names /dev/dm-N.
 #[derive(Debug, Clone)]
@@ -251,25 +300,57 @@ impl Control {
         params: &str,
         read_only: bool,
     ) -> io::Result<()> {
-        let plen = params.len() + 1;
-        let total = (DM_IOCTL_SIZE + DM_TARGET_SPEC_SIZE + plen).next_multiple_of(8);
+        let t = Target {
+            start,
+            len,
+            kind: target,
+            params,
+        };
+        self.load_targets(m, &[t], read_only)
+    }
+
+    /// Load a table of `targets` into the mapping's inactive slot.
+    pub fn load_targets(
+        &self,
+        m: &Mapping,
+        targets: &[Target<'_>],
+        read_only: bool,
+    ) -> io::Result<()> {
+        // Each spec is followed by its NUL-terminated parameters, padded to 8;
+        // `next` counts from the start of one spec to the next.
+        let sizes: Vec<usize> = targets
+            .iter()
+            .map(|t| (DM_TARGET_SPEC_SIZE + t.params.len() + 1).next_multiple_of(8))
+            .collect();
+        let total = DM_IOCTL_SIZE + sizes.iter().sum::<usize>();
         let mut buf = zeroize::Zeroizing::new(vec![0u8; total]);
         let flags = DM_SECURE_DATA_FLAG | if read_only { DM_READONLY_FLAG } else { 0 };
         header(&mut buf, &m.name, flags);
-        put(&mut buf, at::TARGET_COUNT, &1u32.to_ne_bytes());
-        let t = DM_IOCTL_SIZE;
-        put(&mut buf, t + at::SPEC_SECTOR_START, &start.to_ne_bytes());
-        put(&mut buf, t + at::SPEC_LENGTH, &len.to_ne_bytes());
-        let ty = target.as_bytes();
-        if ty.len() >= DM_MAX_TYPE_NAME {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("target type '{target}' is longer than device-mapper takes"),
-            ));
+        put(
+            &mut buf,
+            at::TARGET_COUNT,
+            &(targets.len() as u32).to_ne_bytes(),
+        );
+        let mut pos = DM_IOCTL_SIZE;
+        for (t, size) in targets.iter().zip(&sizes) {
+            let ty = t.kind.as_bytes();
+            if ty.is_empty() || ty.len() >= DM_MAX_TYPE_NAME {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("target type '{}' is not one device-mapper takes", t.kind),
+                ));
+            }
+            put(
+                &mut buf,
+                pos + at::SPEC_SECTOR_START,
+                &t.start.to_ne_bytes(),
+            );
+            put(&mut buf, pos + at::SPEC_LENGTH, &t.len.to_ne_bytes());
+            put(&mut buf, pos + at::SPEC_NEXT, &(*size as u32).to_ne_bytes());
+            put(&mut buf, pos + at::SPEC_TARGET_TYPE, ty);
+            put(&mut buf, pos + DM_TARGET_SPEC_SIZE, t.params.as_bytes());
+            pos += size;
         }
-        put(&mut buf, t + at::SPEC_TARGET_TYPE, ty);
-        let p = t + DM_TARGET_SPEC_SIZE;
-        buf[p..p + params.len()].copy_from_slice(params.as_bytes());
         self.ioctl(DM_TABLE_LOAD, &mut buf)
     }
 
@@ -282,9 +363,89 @@ impl Control {
 
     /// Suspend the device (before loading a new table into a live one).
     pub fn suspend(&self, m: &Mapping) -> io::Result<()> {
+        self.suspend_with(m, false)
+    }
+
+    /// Suspend; with `noflush`, queued I/O stays queued instead of being
+    /// flushed first (dmsetup --noflush).
+    pub fn suspend_with(&self, m: &Mapping, noflush: bool) -> io::Result<()> {
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
-        header(&mut buf, &m.name, DM_SUSPEND_FLAG);
+        let flags = DM_SUSPEND_FLAG | if noflush { DM_NOFLUSH_FLAG } else { 0 };
+        header(&mut buf, &m.name, flags);
         self.ioctl(DM_DEV_SUSPEND, &mut buf)
+    }
+
+    /// What DM_DEV_STATUS says of a device, or `None` when there is none.
+    pub fn info(&self, name: &str) -> io::Result<Option<Info>> {
+        let mut buf = vec![0u8; DM_IOCTL_SIZE];
+        header(&mut buf, name, 0);
+        match self.ioctl(DM_DEV_STATUS, &mut buf) {
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+            Err(e) => Err(e),
+            Ok(()) => {
+                let flags = get_u32(&buf, at::FLAGS);
+                let dev = get_u64(&buf, at::DEV);
+                let uuid_end = buf[at::UUID..at::UUID + DM_UUID_LEN]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(DM_UUID_LEN);
+                Ok(Some(Info {
+                    mapping: Mapping {
+                        name: name.to_string(),
+                        minor: ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32,
+                        dev,
+                    },
+                    suspended: flags & DM_SUSPEND_FLAG != 0,
+                    read_only: flags & DM_READONLY_FLAG != 0,
+                    live_table: flags & DM_ACTIVE_PRESENT_FLAG != 0,
+                    inactive_table: flags & DM_INACTIVE_PRESENT_FLAG != 0,
+                    open_count: get_u32(&buf, at::OPEN_COUNT) as i32,
+                    event_nr: get_u32(&buf, at::EVENT_NR),
+                    target_count: get_u32(&buf, at::TARGET_COUNT),
+                    uuid: String::from_utf8_lossy(&buf[at::UUID..at::UUID + uuid_end]).into_owned(),
+                }))
+            }
+        }
+    }
+
+    /// Every mapping: (name, major, minor), sorted by name.
+    pub fn list(&self) -> io::Result<Vec<(String, u32, u32)>> {
+        let mut size = 16384;
+        loop {
+            let mut buf = vec![0u8; size];
+            header(&mut buf, "", 0);
+            self.ioctl(DM_LIST_DEVICES, &mut buf)?;
+            if get_u32(&buf, at::FLAGS) & DM_BUFFER_FULL_FLAG != 0 && size < 1 << 24 {
+                size *= 4;
+                continue;
+            }
+            let end = (get_u32(&buf, at::DATA_SIZE) as usize).min(buf.len());
+            let mut pos = get_u32(&buf, at::DATA_START) as usize;
+            let mut out = Vec::new();
+            // dev == 0 in the first entry: no devices.
+            while pos + at::NAMES_NAME < end && get_u64(&buf, pos + at::NAMES_DEV) != 0 {
+                let dev = get_u64(&buf, pos + at::NAMES_DEV);
+                let name_at = pos + at::NAMES_NAME;
+                let name_end = buf[name_at..end]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .map_or(end, |e| name_at + e);
+                let name = String::from_utf8_lossy(&buf[name_at..name_end]).into_owned();
+                let m = Mapping {
+                    name: name.clone(),
+                    minor: ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32,
+                    dev,
+                };
+                out.push((name, m.major_minor().0, m.minor));
+                let next = get_u32(&buf, pos + at::NAMES_NEXT) as usize;
+                if next == 0 {
+                    break;
+                }
+                pos += next;
+            }
+            out.sort();
+            return Ok(out);
+        }
     }
 
     /// Look up an existing device by name.
@@ -313,15 +474,22 @@ impl Control {
     /// The live table: (start, length, target type, parameters) per target.
     /// The parameters hold the key as the kernel shows it: callers hide it.
     pub fn table(&self, m: &Mapping) -> io::Result<Vec<TableTarget>> {
-        let mut buf = zeroize::Zeroizing::new(vec![0u8; 16384]);
-        header(
-            &mut buf,
-            &m.name,
-            DM_STATUS_TABLE_FLAG | DM_SECURE_DATA_FLAG,
-        );
+        self.table_status(m, DM_STATUS_TABLE_FLAG)
+    }
+
+    /// The live table's status: (start, length, target type, status) per
+    /// target, as `dmsetup status` prints it.
+    pub fn status(&self, m: &Mapping) -> io::Result<Vec<TableTarget>> {
+        self.table_status(m, 0)
+    }
+
+    fn table_status(&self, m: &Mapping, flag: u32) -> io::Result<Vec<TableTarget>> {
+        let mut buf = zeroize::Zeroizing::new(vec![0u8; 65536]);
+        header(&mut buf, &m.name, flag | DM_SECURE_DATA_FLAG);
         self.ioctl(DM_TABLE_STATUS, &mut buf)?;
         let count = get_u32(&buf, at::TARGET_COUNT) as usize;
-        let mut pos = get_u32(&buf, at::DATA_START) as usize;
+        let data_start = get_u32(&buf, at::DATA_START) as usize;
+        let mut pos = data_start;
         let mut out = Vec::new();
         for _ in 0..count {
             if pos + DM_TARGET_SPEC_SIZE > buf.len() {
@@ -344,10 +512,11 @@ impl Control {
             let params =
                 zeroize::Zeroizing::new(String::from_utf8_lossy(&buf[p..p_end]).into_owned());
             out.push((start, len, ty, params));
-            if next == 0 {
+            // In a status result `next` counts from the start of the data.
+            if next == 0 || data_start + next <= pos {
                 break;
             }
-            pos += next;
+            pos = data_start + next;
         }
         Ok(out)
     }
@@ -388,6 +557,12 @@ int main(void) {
   printf("%lu %lu %lu %lu\n", (unsigned long)DM_VERSION, (unsigned long)DM_DEV_CREATE,
     (unsigned long)DM_TABLE_LOAD, (unsigned long)DM_LIST_VERSIONS);
   printf("%u %u %u %u\n", DM_READONLY_FLAG, DM_SUSPEND_FLAG, DM_STATUS_TABLE_FLAG, DM_SECURE_DATA_FLAG);
+  printf("%u %u %u %u %lu\n", DM_ACTIVE_PRESENT_FLAG, DM_INACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG,
+    DM_NOFLUSH_FLAG, (unsigned long)DM_LIST_DEVICES);
+  printf("%zu %zu %zu %zu\n", offsetof(struct dm_ioctl, open_count), offsetof(struct dm_ioctl, event_nr),
+    offsetof(struct dm_ioctl, uuid), (size_t)DM_UUID_LEN);
+  printf("%zu %zu %zu\n", offsetof(struct dm_name_list, dev), offsetof(struct dm_name_list, next),
+    offsetof(struct dm_name_list, name));
   return 0;
 }
 "#;
@@ -395,7 +570,7 @@ int main(void) {
             return;
         };
         let want = format!(
-            "{DM_IOCTL_SIZE} {} {} {} {} {} {} {DM_NAME_LEN}\n{DM_TARGET_SPEC_SIZE} {} {} {} {} {DM_MAX_TYPE_NAME}\n{} {} {}\n{DM_VERSION} {DM_DEV_CREATE} {DM_TABLE_LOAD} {DM_LIST_VERSIONS}\n{DM_READONLY_FLAG} {DM_SUSPEND_FLAG} {DM_STATUS_TABLE_FLAG} {DM_SECURE_DATA_FLAG}\n",
+            "{DM_IOCTL_SIZE} {} {} {} {} {} {} {DM_NAME_LEN}\n{DM_TARGET_SPEC_SIZE} {} {} {} {} {DM_MAX_TYPE_NAME}\n{} {} {}\n{DM_VERSION} {DM_DEV_CREATE} {DM_TABLE_LOAD} {DM_LIST_VERSIONS}\n{DM_READONLY_FLAG} {DM_SUSPEND_FLAG} {DM_STATUS_TABLE_FLAG} {DM_SECURE_DATA_FLAG}\n{DM_ACTIVE_PRESENT_FLAG} {DM_INACTIVE_PRESENT_FLAG} {DM_BUFFER_FULL_FLAG} {DM_NOFLUSH_FLAG} {DM_LIST_DEVICES}\n{} {} {} {DM_UUID_LEN}\n{} {} {}\n",
             at::DATA_SIZE,
             at::DATA_START,
             at::TARGET_COUNT,
@@ -409,6 +584,12 @@ int main(void) {
             at::VERSIONS_NEXT,
             at::VERSIONS_VERSION,
             at::VERSIONS_NAME,
+            at::OPEN_COUNT,
+            at::EVENT_NR,
+            at::UUID,
+            at::NAMES_DEV,
+            at::NAMES_NEXT,
+            at::NAMES_NAME,
         );
         assert_eq!(out, want);
     }
