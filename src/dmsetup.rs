@@ -96,13 +96,11 @@ pub fn parse(text: &str) -> Result<Vec<Line>> {
             // A keyring key is checked by its stated size: the bytes are the
             // kernel's, never dmch's.
             let key = match &p.key {
-                crate::key::Key::Keyring { size, .. } => {
-                    crate::key::Key::from_bytes(&vec![
+                crate::key::Key::Keyring { size, .. } => crate::key::Key::from_bytes(&vec![
                         0u8;
                         (*size as usize)
                             .min(crate::key::MAX_KEY_BYTES + 1)
-                    ])
-                }
+                    ]),
                 k => k.clone(),
             };
             SectorCrypt::new(&p.cipher, &key, p.geometry())

@@ -2,7 +2,7 @@
 //! reference before anything else happens (a refused line is named, one
 //! line, nothing sent), tables come from a file or stdin with a bound, and
 //! a host without device-mapper says so in one line. The devices themselves
-//! are made in the QEMU guest (`dmch kernel setups`, 42 checks).
+//! are made in the QEMU guest (`dmch kernel setups`, 43 checks).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -432,6 +432,19 @@ fn dmsetup_style() {
             &err,
         );
     }
+    // --readonly: the kernel refuses writes, info says so.
+    let (c, _, e) = dmch(
+        &["dmsetup", "create", "--readonly", "ro1"],
+        format!("0 8 crypt aes-cbc-plain {key} 0 {dev} 0\n").as_bytes(),
+    );
+    let (_, info_ro, _) = dmch(&["dmsetup", "info", "ro1"], b"");
+    let write = write_dev("/dev/mapper/ro1", &[0u8; 4096]);
+    check(
+        "dmsetup create --readonly makes a device the kernel keeps read-only",
+        c == 0 && info_ro.contains("ACTIVE (READ-ONLY)") && write.is_err(),
+        &format!("{e}{info_ro}{write:?}"),
+    );
+    dmch(&["dmsetup", "remove", "ro1"], b"");
     let (c, _, e) = dmch(&["dmsetup", "remove", "--retry", "volume1"], b"");
     let (_, ls_after, _) = dmch(&["dmsetup", "ls"], b"");
     check(
