@@ -134,6 +134,16 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// A mapping from the device number the kernel reports.
+    fn new(name: &str, dev: u64) -> Self {
+        Mapping {
+            name: name.to_string(),
+            // new_encode_dev: minor = (dev & 0xff) | ((dev >> 12) & 0xfff00)
+            minor: ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32,
+            dev,
+        }
+    }
+
     /// The /dev/dm-N node.
     pub fn node(&self) -> String {
         format!("/dev/dm-{}", self.minor)
@@ -280,14 +290,7 @@ impl Control {
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
         header(&mut buf, name, 0);
         self.ioctl(DM_DEV_CREATE, &mut buf)?;
-        let dev = get_u64(&buf, at::DEV);
-        // new_encode_dev: minor = (dev & 0xff) | ((dev >> 12) & 0xfff00)
-        let minor = ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32;
-        Ok(Mapping {
-            name: name.to_string(),
-            minor,
-            dev,
-        })
+        Ok(Mapping::new(name, get_u64(&buf, at::DEV)))
     }
 
     /// Load a one-target table (`params` is everything after the target type).
@@ -390,11 +393,7 @@ impl Control {
                     .position(|&b| b == 0)
                     .unwrap_or(DM_UUID_LEN);
                 Ok(Some(Info {
-                    mapping: Mapping {
-                        name: name.to_string(),
-                        minor: ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32,
-                        dev,
-                    },
+                    mapping: Mapping::new(name, dev),
                     suspended: flags & DM_SUSPEND_FLAG != 0,
                     read_only: flags & DM_READONLY_FLAG != 0,
                     live_table: flags & DM_ACTIVE_PRESENT_FLAG != 0,
@@ -431,11 +430,7 @@ impl Control {
                     .position(|&b| b == 0)
                     .map_or(end, |e| name_at + e);
                 let name = String::from_utf8_lossy(&buf[name_at..name_end]).into_owned();
-                let m = Mapping {
-                    name: name.clone(),
-                    minor: ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32,
-                    dev,
-                };
+                let m = Mapping::new(&name, dev);
                 out.push((name, m.major_minor().0, m.minor));
                 let next = get_u32(&buf, pos + at::NAMES_NEXT) as usize;
                 if next == 0 {
@@ -448,27 +443,10 @@ impl Control {
         }
     }
 
-    /// Look up an existing device by name.
+    /// Look up an existing device by name: the mapping and whether it is
+    /// read-only.
     pub fn find(&self, name: &str) -> io::Result<Option<(Mapping, bool)>> {
-        let mut buf = vec![0u8; DM_IOCTL_SIZE];
-        header(&mut buf, name, 0);
-        match self.ioctl(DM_DEV_STATUS, &mut buf) {
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
-            Err(e) => Err(e),
-            Ok(()) => {
-                let dev = get_u64(&buf, at::DEV);
-                let flags = get_u32(&buf, at::FLAGS);
-                let minor = ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32;
-                Ok(Some((
-                    Mapping {
-                        name: name.to_string(),
-                        minor,
-                        dev,
-                    },
-                    flags & DM_READONLY_FLAG != 0,
-                )))
-            }
-        }
+        Ok(self.info(name)?.map(|i| (i.mapping, i.read_only)))
     }
 
     /// The live table: (start, length, target type, parameters) per target.
