@@ -25,8 +25,8 @@ fn main() -> ExitCode {
     match cli::Cli::try_parse_from(argv) {
         Ok(c) => match cli::run(c) {
             Ok(code) => code,
-            // One line: the context chain joined with ': '.
-            Err(e) => fail(&format!("{e:#}")),
+            // One line: the context chain joined with ': ', each cause once.
+            Err(e) => fail(&cli::error_line(&e)),
         },
         Err(e) => match cli::one_line(&e, &args) {
             Some(line) => fail(&line),

@@ -141,6 +141,24 @@ pub fn one_line(e: &clap::Error, args: &[OsString]) -> Option<String> {
     })
 }
 
+/// An error and its causes on one line, joined with ": ". Library errors
+/// carry their cause's words in their own message too, so a cause already
+/// in the line is not repeated.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// clap's own message, first line, without its "error: " prefix.
 fn first_line(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
@@ -179,6 +197,32 @@ mod tests {
             assert_eq!(reorder(os(&v)).unwrap(), os(&v));
         }
         assert!(reorder(os(&["-h", "create", "x"])).is_err());
+    }
+
+    #[test]
+    fn a_cause_is_said_once() {
+        #[derive(Debug)]
+        struct Inner;
+        impl std::fmt::Display for Inner {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("no such file")
+            }
+        }
+        impl std::error::Error for Inner {}
+        #[derive(Debug)]
+        struct Outer(Inner);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "opening x: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Outer(Inner)).context("preparing");
+        assert_eq!(error_line(&e), "preparing: opening x: no such file");
     }
 
     #[test]

@@ -90,6 +90,24 @@ pub struct GenerateArgs {
 }
 
 #[derive(Args)]
+pub struct FuzzArgs {
+    #[command(flatten)]
+    k: KernelArgs,
+    /// The generator's seed: the same seed gives the same cases everywhere.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How many cases.
+    #[arg(long, default_value_t = 2000)]
+    cases: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+#[derive(Args)]
 pub struct ScenarioArgs {
     #[command(flatten)]
     sources: KernelSources,
@@ -122,13 +140,8 @@ fn note(n: &str) {
 pub fn run_kernels(a: &KernelArgs) -> Result<(Vec<Case>, Vec<KernelRun>)> {
     let shard = a.shard.as_deref().map(run::parse_shard).transpose()?;
     let cases = run::select(shard, &a.only)?;
-    let backend = match a.backend {
-        Backend::Auto => RunBackend::Auto,
-        Backend::Host => RunBackend::Host,
-        Backend::Vm => RunBackend::Vm,
-    };
     let runs = run::run(
-        backend,
+        backend(a.backend),
         &a.sources.list(),
         &cases,
         Duration::from_secs(a.timeout),
@@ -138,25 +151,93 @@ pub fn run_kernels(a: &KernelArgs) -> Result<(Vec<Case>, Vec<KernelRun>)> {
 }
 
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
+    let (cases, runs) = run_kernels(&a.k)?;
+    Ok(report(&cases, &runs, a.json, a.junit.as_deref())?.0)
+}
+
+/// Seeded random cases through the kernel and the reference.
+pub fn fuzz(a: FuzzArgs) -> Result<ExitCode> {
+    if a.cases == 0 || a.cases > 1_000_000 {
+        bail!("--cases {} is not between 1 and 1000000", a.cases);
+    }
+    let shard = a.k.shard.as_deref().map(run::parse_shard).transpose()?;
+    let mut cases = oracle::fuzz::generate(a.seed, a.cases);
+    if let Some((k, n)) = shard {
+        cases = oracle::matrix::shard(cases, k, n);
+    }
+    if !a.k.only.is_empty() {
+        cases.retain(|c| a.k.only.contains(&c.id));
+        if cases.is_empty() {
+            bail!(
+                "no case of seed {} has id {}",
+                a.seed,
+                a.k.only.join(" or ")
+            );
+        }
+    }
+    let runs = run::run(
+        backend(a.k.backend),
+        &a.k.sources.list(),
+        &cases,
+        Duration::from_secs(a.k.timeout),
+        &mut note,
+    )?;
+    let (code, e) = report(&cases, &runs, a.json, a.junit.as_deref())?;
+    if e.failed && !a.json {
+        // One command per failing case, to paste.
+        let mut ids: Vec<&str> = e.json["kernels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|k| k["failures"].as_array().into_iter().flatten())
+            .filter_map(|f| f["id"].as_str())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids.iter().take(10) {
+            println!(
+                "  reproduce: dmch kernel fuzz --seed {} --cases {} --only {id} --kernel ...",
+                a.seed, a.cases
+            );
+        }
+    }
+    Ok(code)
+}
+
+fn backend(b: Backend) -> RunBackend {
+    match b {
+        Backend::Auto => RunBackend::Auto,
+        Backend::Host => RunBackend::Host,
+        Backend::Vm => RunBackend::Vm,
+    }
+}
+
+/// The verdicts on `runs`, printed as text or JSON (and JUnit when asked).
+fn report(
+    cases: &[Case],
+    runs: &[KernelRun],
+    json: bool,
+    junit: Option<&std::path::Path>,
+) -> Result<(ExitCode, oracle::Evaluation)> {
     let fault = run::fault_from_env();
     if fault != oracle::Fault::None {
         eprintln!("dmch: warning: DMCH_TEST_FAULT: the reference is broken on purpose");
     }
-    let (cases, runs) = run_kernels(&a.k)?;
-    let e = oracle::evaluate(&cases, &runs, fault);
-    if let Some(f) = &a.junit {
+    let e = oracle::evaluate(cases, runs, fault);
+    if let Some(f) = junit {
         std::fs::write(f, &e.junit).with_context(|| format!("writing {}", f.display()))?;
     }
-    if a.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&e.json)?);
     } else {
         print!("{}", e.text);
     }
-    Ok(if e.failed {
+    let code = if e.failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    Ok((code, e))
 }
 
 /// The real-setup scenario (create, remove, reload, resize, status, swap,

@@ -12,7 +12,7 @@ mod setup;
 mod setup_opts;
 mod table;
 
-pub use args::{one_line, reorder};
+pub use args::{error_line, one_line, reorder};
 use clap::{Parser, Subcommand};
 use dmcrypt_harness::cipher::Direction;
 use std::process::ExitCode;
@@ -67,6 +67,9 @@ enum Command {
 enum KernelCommand {
     /// Run the case matrix through a real kernel and compare with the reference.
     Check(kernel::CheckArgs),
+    /// Seeded random cases (and tables to refuse) through the kernel and
+    /// the reference.
+    Fuzz(kernel::FuzzArgs),
     /// Run the real-setup scenario (create/remove/reload/resize/status) in a guest.
     Setups(kernel::ScenarioArgs),
 }
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dmsetup(c) => dmsetup::run(c),
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
         Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
+        Command::Kernel(KernelCommand::Fuzz(a)) => kernel::fuzz(a),
         Command::Vectors(VectorsCommand::Generate(a)) => kernel::generate(a),
         Command::Setup(c) => setup::run(c),
     }

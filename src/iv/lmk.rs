@@ -73,22 +73,39 @@ pub(super) fn extra_key_size(key_size: usize, c: &IvCheck) -> Result<usize, Stri
 }
 
 pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
-    let seed = if s.extra_key.is_empty() {
-        None
-    } else {
-        // crypt_iv_lmk_init: the seed sits at keycount * (key_size / key_parts).
-        let at = s.keycount * (s.key.len() / (s.keycount + 1));
-        // The kernel copies 16 seed bytes from there whatever the part size
-        // (reading past the key when the parts are shorter): refuse instead.
-        if s.key.len() < at + 16 {
-            return Err(format!(
-                "lmk's seed needs 16 bytes, but the key's last part has {} (key parts of at least 16 bytes)",
-                s.key.len() - at
-            ));
-        }
-        let mut block = zeroize::Zeroizing::new([0u8; 64]);
-        block[..16].copy_from_slice(&s.key[at..at + 16]);
-        Some(block)
-    };
+    let seed = (!s.extra_key.is_empty()).then(|| seed_block(s.key, s.keycount));
     Ok(Box::new(Lmk { seed }))
+}
+
+/// The v3 seed as the hash's first block: 16 bytes at
+/// `keycount * (key_size / key_parts)` (crypt_iv_lmk_init), then zeros. The
+/// kernel copies 16 bytes whatever the part size, reading past a shorter
+/// last part into the zeroed allocation behind the key: those bytes are
+/// zeros here too (as Debian's 5.10, 6.1 and 6.12 kernels compute it; the
+/// fuzzer found it, `des:64-cbc-lmk` with 8-byte parts is in the matrix).
+fn seed_block(key: &[u8], keycount: usize) -> zeroize::Zeroizing<[u8; 64]> {
+    let at = keycount * (key.len() / (keycount + 1));
+    let n = (key.len() - at).min(16);
+    let mut block = zeroize::Zeroizing::new([0u8; 64]);
+    block[..n].copy_from_slice(&key[at..at + n]);
+    block
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seed_block;
+
+    #[test]
+    fn a_short_last_part_gives_a_seed_padded_with_zeros() {
+        // des:64-cbc-lmk: 65 parts of 8 bytes, the seed part at 512.
+        let key: Vec<u8> = (0..65 * 8).map(|i| (i % 251 + 1) as u8).collect();
+        let b = seed_block(&key, 64);
+        assert_eq!(&b[..8], &key[512..520]);
+        assert!(b[8..].iter().all(|&x| x == 0), "{:?}", &b[..16]);
+        // 16-byte parts: exactly the last part.
+        let key: Vec<u8> = (0..65 * 16).map(|i| (i % 253 + 1) as u8).collect();
+        let b = seed_block(&key, 64);
+        assert_eq!(&b[..16], &key[1024..1040]);
+        assert!(b[16..].iter().all(|&x| x == 0));
+    }
 }

@@ -24,6 +24,9 @@ pub struct Case {
     pub offset: u64,
     /// Bytes of data, a whole number of sectors.
     pub len: usize,
+    /// More optional parameters, after sector_size and iv_large_sectors
+    /// (the fuzzer's; possibly ones the kernel refuses).
+    pub flags: Vec<String>,
 }
 
 impl Case {
@@ -31,12 +34,13 @@ impl Case {
     /// These are raw fields, not a checked table: the kernel is also sent
     /// the tables the reference refuses.
     pub fn params(&self, device: &str) -> String {
-        let opts = crate::table::Options {
+        let mut opts = crate::table::Options {
             sector_size: (self.sector_size != 512).then_some(self.sector_size),
             iv_large_sectors: self.iv_large_sectors,
             ..Default::default()
         }
         .to_args();
+        opts.extend(self.flags.iter().cloned());
         crate::table::params_text(
             &self.cipher,
             &self.key_hex,
@@ -55,7 +59,7 @@ impl Case {
     /// One line for the guest's case file.
     pub fn to_line(&self) -> String {
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             self.id,
             self.cipher,
             self.key_hex,
@@ -63,14 +67,15 @@ impl Case {
             self.sector_size,
             self.iv_large_sectors as u8,
             self.offset,
-            self.len
+            self.len,
+            self.flags.join(",")
         )
     }
 
     /// Read a case written by [`Case::to_line`].
     pub fn from_line(line: &str) -> Option<Case> {
         let f: Vec<&str> = line.split('\t').collect();
-        if f.len() != 8 {
+        if f.len() != 9 {
             return None;
         }
         Some(Case {
@@ -82,6 +87,11 @@ impl Case {
             iv_large_sectors: f[5] == "1",
             offset: f[6].parse().ok()?,
             len: f[7].parse().ok()?,
+            flags: f[8]
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
         })
     }
 

@@ -10,6 +10,7 @@
 
 mod case;
 mod compare;
+pub mod fuzz;
 pub mod matrix;
 mod report;
 mod result;
