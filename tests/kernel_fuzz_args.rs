@@ -9,11 +9,17 @@ const DMCH: &str = env!("CARGO_BIN_EXE_dmch");
 fn bad_fuzz_arguments_get_one_line_and_boot_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for (args, want) in [
-        (vec!["--cases", "0"], "--cases 0 is not between 1 and 1000000"),
+        (
+            vec!["--cases", "0"],
+            "--cases 0 is not between 1 and 1000000",
+        ),
         (vec!["--cases", "2000000"], "is not between 1 and 1000000"),
         (vec!["--seed", "x"], "invalid value 'x'"),
         (vec!["--shard", "3/2"], "--shard 3/2"),
-        (vec!["--only", "fuzz-v1-1-999999"], "no case of seed 1 has id"),
+        (
+            vec!["--only", "fuzz-v1-1-999999"],
+            "no case of seed 1 has id",
+        ),
     ] {
         let o = Command::new(DMCH)
             .args(["kernel", "fuzz", "--kernel", "debian:6.12"])
