@@ -266,12 +266,16 @@ pub fn info(ctl: &Control, name: &str) -> Result<String> {
     Ok(t)
 }
 
-/// `dmsetup ls`: `name\t(major:minor)` per device, or dmsetup's words for none.
-pub fn ls(ctl: &Control) -> Result<Vec<String>> {
-    let l = ctl.list().map_err(|source| SetupError::Io {
+fn list(ctl: &Control) -> Result<Vec<(String, u32, u32)>> {
+    ctl.list().map_err(|source| SetupError::Io {
         what: "listing devices".into(),
         source,
-    })?;
+    })
+}
+
+/// `dmsetup ls`: `name\t(major:minor)` per device, or dmsetup's words for none.
+pub fn ls(ctl: &Control) -> Result<Vec<String>> {
+    let l = list(ctl)?;
     if l.is_empty() {
         return Ok(vec!["No devices found".into()]);
     }
@@ -282,15 +286,7 @@ pub fn ls(ctl: &Control) -> Result<Vec<String>> {
 
 /// Names of every device, for the commands that take no NAME.
 pub fn names(ctl: &Control) -> Result<Vec<String>> {
-    Ok(ctl
-        .list()
-        .map_err(|source| SetupError::Io {
-            what: "listing devices".into(),
-            source,
-        })?
-        .into_iter()
-        .map(|d| d.0)
-        .collect())
+    Ok(list(ctl)?.into_iter().map(|d| d.0).collect())
 }
 
 /// Read one encryption unit at byte `at` of `path` with O_DIRECT.

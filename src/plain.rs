@@ -327,30 +327,16 @@ pub fn check_new_name(ctl: Option<&Control>, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Map `device` as /dev/mapper/`name` with `key`.
-pub fn create(
-    ctl: &Control,
-    name: &str,
-    o: &PlainOptions,
-    key: &[u8],
-    device: &str,
-) -> Result<Mapping> {
+/// Map the device of `table` (made by [`plan`], so checked by the
+/// reference) as /dev/mapper/`name`; a regular file goes through a loop
+/// device, which the table then names.
+pub fn create(ctl: &Control, name: &str, mut table: Table, read_only: bool) -> Result<Mapping> {
     check_new_name(Some(ctl), name)?;
-    let sectors = device_sectors(Path::new(device))?;
-    // Everything checked by the reference before a loop device is made.
-    plan(o, key, device, sectors)?;
-    let b = backing(device, o.read_only)?;
-    let made = plan(o, key, &b.path, sectors).and_then(|t| {
-        let text = Zeroizing::new(t.params.to_string());
-        Ok(activate::activate(
-            ctl,
-            name,
-            t.len,
-            "crypt",
-            &text,
-            o.read_only,
-        )?)
-    });
+    let b = backing(&table.params.device, read_only)?;
+    table.params.device = b.path.clone();
+    let text = Zeroizing::new(table.params.to_string());
+    let made = activate::activate(ctl, name, table.len, "crypt", &text, read_only)
+        .map_err(SetupError::from);
     match made {
         Ok(m) => {
             dm::make_node(&m);

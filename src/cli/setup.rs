@@ -100,7 +100,7 @@ fn create(o: &SetupOpts, name: &str, device: &str) -> Result<()> {
     match ctl {
         None => println!("{}", table.redacted()),
         Some(ctl) => {
-            plain::create(&ctl, name, &p, &key, device)?;
+            plain::create(&ctl, name, table, p.read_only)?;
         }
     }
     Ok(())

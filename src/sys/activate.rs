@@ -139,12 +139,6 @@ impl<'a> Scoped<'a> {
     pub fn mapping(&self) -> &Mapping {
         self.m.as_ref().expect("present until drop")
     }
-
-    /// Remove now, reporting the error.
-    pub fn remove(mut self) -> io::Result<()> {
-        let m = self.m.take().expect("present until drop");
-        deactivate(self.ctl, &m)
-    }
 }
 
 impl Drop for Scoped<'_> {
