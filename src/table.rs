@@ -35,6 +35,27 @@ pub struct Options {
     pub sector_size: Option<u32>,
     /// `iv_large_sectors`: IV sectors in sector_size units.
     pub iv_large_sectors: bool,
+    /// How the text was read (not part of what the options are).
+    pub read: ReadNotes,
+}
+
+/// What reading option text noted beyond the options themselves. Two
+/// option sets are equal whatever their notes: the kernel holds the same.
+#[derive(Clone, Debug, Default, Eq)]
+pub struct ReadNotes {
+    /// Words after the counted options: the kernel ignores them (and so
+    /// does the table this becomes; `dmch table` warns).
+    pub ignored: Vec<String>,
+    /// The largest `sector_size:` any option named: the kernel checks the
+    /// target length against each one as it reads it, even one a later
+    /// option replaces (0: none named).
+    pub len_unit: u32,
+}
+
+impl PartialEq for ReadNotes {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The crypt target's parameters (everything after `crypt`).
@@ -68,6 +89,29 @@ pub struct Table {
 /// The largest integrity tag dm-crypt takes (MAX_TAG_SIZE).
 const MAX_TAG_SIZE: u32 = 480;
 
+/// A number as dm-crypt's `sscanf("%llu")` reads it: decimal digits only,
+/// and a value past 2^64 wraps, as the kernel's parser lets it (the fuzzer
+/// showed `sector_size:66048` loads as 512 through `%hu`).
+fn kernel_number(field: &str, s: &str) -> Result<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Table(format!(
+            "{field} '{s}' is not an unsigned decimal number"
+        )));
+    }
+    Ok(s.bytes().fold(0u64, |n, b| {
+        n.wrapping_mul(10).wrapping_add(u64::from(b - b'0'))
+    }))
+}
+
+/// The optional-parameter count as device-mapper's `dm_read_arg` reads it:
+/// `sscanf("%u")`, digits only (a '+' is refused, seen on 6.12), cut to
+/// 32 bits.
+fn count_number(s: &str) -> Result<u64> {
+    Ok(u64::from(
+        kernel_number("optional parameter count", s)? as u32
+    ))
+}
+
 fn number(field: &str, s: &str) -> Result<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::Table(format!(
@@ -84,7 +128,7 @@ impl Options {
         let Some((count, rest)) = args.split_first() else {
             return Ok(o);
         };
-        let n = number("optional parameter count", count)?;
+        let n = count_number(count)?;
         // dm-crypt's feature-argument bound (9 since 6.10 added high_priority).
         if n > 9 {
             return Err(Error::Table(format!(
@@ -92,15 +136,19 @@ impl Options {
             )));
         }
         let n = n as usize;
-        if n != rest.len() {
+        if n > rest.len() {
             return Err(Error::Table(format!(
                 "optional parameter count says {n} but {} follow",
                 rest.len()
             )));
         }
-        for opt in rest {
+        // The kernel reads `n` options and ignores whatever follows them
+        // (seen on 5.10, 6.1 and 6.12: `0 sector_size:2048` loads with
+        // 512-byte sectors).
+        for opt in &rest[..n] {
             o.apply(opt)?;
         }
+        o.read.ignored = rest[n..].iter().map(|s| s.to_string()).collect();
         Ok(o)
     }
 
@@ -116,13 +164,16 @@ impl Options {
             "iv_large_sectors" => self.iv_large_sectors = true,
             _ => {
                 if let Some(v) = opt.strip_prefix("sector_size:") {
-                    let ss = number("sector_size", v)?;
+                    // `%hu`: the number is cut to 16 bits before it is checked.
+                    let ss = kernel_number("sector_size", v)? as u16;
                     if !(512..=4096).contains(&ss) || !ss.is_power_of_two() {
                         return Err(Error::Table(format!(
                             "sector_size:{v} is not a power of two between 512 and 4096"
                         )));
                     }
-                    self.sector_size = Some(ss as u32);
+                    // sector_size:512 is the default: the kernel keeps no option.
+                    self.sector_size = (ss != 512).then_some(u32::from(ss));
+                    self.read.len_unit = self.read.len_unit.max(u32::from(ss));
                 } else if let Some(v) = opt.strip_prefix("integrity_key_size:") {
                     let n = number("integrity_key_size", v)?;
                     if n == 0 || n > u32::MAX as u64 {
@@ -194,9 +245,9 @@ impl CryptParams {
         }
         let cipher = CipherSpec::parse(args[0])?;
         let key = Key::parse(args[1])?;
-        let iv_offset = number("iv_offset", args[2])?;
+        let iv_offset = kernel_number("iv_offset", args[2])?;
         let device = args[3].to_string();
-        let offset = number("device offset", args[4])?;
+        let offset = kernel_number("device offset", args[4])?;
         let options = Options::parse(&args[5..])?;
         let p = CryptParams {
             cipher,
@@ -321,9 +372,38 @@ pub fn params_text(
     offset: u64,
     options: &[String],
 ) -> String {
+    params_text_counted(
+        cipher,
+        key,
+        &iv_offset.to_string(),
+        device,
+        offset,
+        options,
+        None,
+    )
+}
+
+/// As [`params_text`], with the iv_offset as text and `count` written as
+/// the optional-parameter count instead of the true one when given (tables
+/// that spell numbers or lie about their count, for refusal parity).
+pub fn params_text_counted(
+    cipher: &str,
+    key: &str,
+    iv_offset: &str,
+    device: &str,
+    offset: u64,
+    options: &[String],
+    count: Option<&str>,
+) -> String {
     let mut t = format!("{cipher} {key} {iv_offset} {device} {offset}");
-    if !options.is_empty() {
-        t.push_str(&format!(" {} {}", options.len(), options.join(" ")));
+    match count {
+        Some(n) => t.push_str(&format!(" {n}")),
+        None if !options.is_empty() => t.push_str(&format!(" {}", options.len())),
+        None => {}
+    }
+    for o in options {
+        t.push(' ');
+        t.push_str(o);
     }
     t
 }
@@ -336,7 +416,11 @@ impl Table {
         if len == 0 {
             return Err(Error::Table("length is zero".into()));
         }
-        let step = u64::from(params.geometry().sector_size / 512);
+        let unit = params
+            .geometry()
+            .sector_size
+            .max(params.options.read.len_unit);
+        let step = u64::from(unit / 512);
         if !len.is_multiple_of(step) {
             return Err(Error::Table(format!(
                 "length {len} is not a multiple of sector_size/512 ({step})"
@@ -430,8 +514,34 @@ mod tests {
             format!("0 8 crypt aes-cbc-plain {k} 0 /dev/x 0 1 SECTOR_SIZE:4096"),
             format!("0 8 crypt aes-cbc-plain {k} 0 /dev/x 0 2 allow_discards"),
             format!("0 8 linear aes-cbc-plain {k} 0 /dev/x 0"),
+            // Each sector_size is checked against the length as it is read.
+            format!("0 7 crypt aes-cbc-plain {k} 0 /dev/x 0 2 sector_size:4096 sector_size:512"),
+            format!("0 8 crypt aes-cbc-plain {k} 0 /dev/x 0 -1 allow_discards"),
+            format!("0 8 crypt aes-cbc-plain {k} 0 /dev/x 0 +1 allow_discards"),
+            format!("0 8 crypt aes-cbc-plain {k} 0 /dev/x 0 10 a b c d e f g h i j"),
         ] {
             assert!(Table::parse(&bad).is_err(), "accepted: {bad}");
         }
+    }
+
+    /// What the fuzzer learned from the kernel (5.10, 6.1, 6.12): options
+    /// past the count are ignored, and sscanf lets numbers wrap (`%u` cuts
+    /// the count to 32 bits, `%hu` sector_size to 16).
+    #[test]
+    fn the_kernel_reads_counts_and_numbers_its_own_way() {
+        let k = "00112233445566778899aabbccddeeff";
+        let p = |rest: &str| Table::parse(&format!("0 8 crypt aes-cbc-plain {k} {rest}")).unwrap();
+        let t = p("0 /dev/x 0 1 allow_discards same_cpu_crypt");
+        assert!(t.params.options.allow_discards && !t.params.options.same_cpu_crypt);
+        assert_eq!(t.params.options.read.ignored, ["same_cpu_crypt"]);
+        let t = p("0 /dev/x 0 0 sector_size:2048");
+        assert_eq!(t.params.geometry().sector_size, 512);
+        let t = p("0 /dev/x 0 4294967297 sector_size:4096");
+        assert_eq!(t.params.geometry().sector_size, 4096);
+        let t = p("0 /dev/x 0 1 sector_size:66048");
+        assert_eq!(t.params.geometry().sector_size, 512);
+        assert_eq!(t.params.options.sector_size, None);
+        let t = p("18446744073709551617 /dev/x 000000000000000000000018");
+        assert_eq!((t.params.iv_offset, t.params.offset), (1, 18));
     }
 }

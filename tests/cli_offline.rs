@@ -178,6 +178,30 @@ fn table_command_normalises_and_hides_the_key() {
     assert!(shown.contains("000102030405060708090a0b0c0d0e0f"));
 }
 
+/// The kernel reads only as many options as the count says and ignores
+/// the rest (found by the kernel fuzzer): `dmch table` does the same, shows
+/// the table the kernel would hold, and warns about what it left out.
+#[test]
+fn table_command_ignores_options_past_the_count_as_the_kernel_does() {
+    let line = "0 8 crypt aes-xts-plain64 000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f 0 /dev/loop0 0 1 allow_discards sector_size:4096";
+    let out = dmch(&["table", line]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("0 8 crypt aes-xts-plain64 "), "{text}");
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(" 0 /dev/loop0 0 1 allow_discards"),
+        "{text}"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("leaves out 'sector_size:4096': the kernel ignores it"),
+        "{err}"
+    );
+}
+
 /// Files are cut into pieces transformed in parallel at their offsets;
 /// pipes are streamed. Both, with one thread or all, must give the bytes the
 /// library engine gives for the whole input at once, across piece

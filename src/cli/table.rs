@@ -29,6 +29,17 @@ pub fn run(a: TableArgs) -> Result<ExitCode> {
         (None, true) => p.to_string(),
         (None, false) => p.redacted(),
     };
+    if !p.options.read.ignored.is_empty() {
+        eprintln!(
+            "dmch: warning: the optional parameter count leaves out '{}': the kernel ignores {}",
+            p.options.read.ignored.join(" "),
+            if p.options.read.ignored.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        );
+    }
     println!("{text}");
     println!(
         "# cipher {} (capi: {})",

@@ -97,7 +97,16 @@ pub fn replace_table(
         let _ = ctl.resume(m);
         return Err(ReplaceError::Refused(e));
     }
-    ctl.resume(m).map_err(ReplaceError::Resume)
+    if let Err(e) = ctl.resume(m) {
+        // Some tables load and are refused only when they would go live
+        // (a device offset the queue limits do not allow): the kernel drops
+        // the new table and leaves the device suspended on the old one.
+        return match ctl.resume(m) {
+            Ok(()) => Err(ReplaceError::Refused(e)),
+            Err(again) => Err(ReplaceError::Resume(again)),
+        };
+    }
+    Ok(())
 }
 
 /// Remove a mapping; udev may hold a new node open for a moment (EBUSY),
