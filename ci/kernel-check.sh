@@ -1,34 +1,55 @@
 #!/usr/bin/env bash
 # The real kernel as oracle in QEMU guests (the host here has no
-# device-mapper): the full matrix on Debian's 5.10, 6.1 and 6.12 kernels,
-# then proof that a deliberately broken reference is caught.
+# device-mapper): the full matrix and the recorded regressions on Debian's
+# 5.10, 6.1 and 6.12 kernels, the real-setup scenario, a fuzz run, then
+# proof that deliberately broken references are caught (and shrunk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . ci/ensure-vm-tools.sh
 
 dmch=target/release/dmch
+# Guests run one vCPU each: one per core.
+jobs=$(nproc 2>/dev/null || echo 1)
+[ "$jobs" -gt 4 ] && jobs=4
 mkdir -p target/kernel
-echo "== kernel check: debian 5.10, 6.1, 6.12 in QEMU"
+echo "== kernel check: debian 5.10, 6.1, 6.12 in QEMU ($jobs guests at once)"
 $dmch kernel check --backend vm --kernel debian:5.10 --kernel debian:6.1 --kernel debian:6.12 \
-    --junit target/kernel/junit.xml
+    --jobs "$jobs" --junit target/kernel/junit.xml
 
 echo "== real setups (create/remove/reload/resize/status, swap, failure paths) in QEMU"
 $dmch kernel setups --kernel debian:6.1 --kernel debian:6.12
 
-echo "== kernel fuzz: seed 1, 2000 generated cases (and tables to refuse) on 6.1 and 6.12"
+echo "== kernel fuzz: seed 1, 2000 generated cases (sequences, tables to refuse) on 6.1 and 6.12"
 $dmch kernel fuzz --backend vm --kernel debian:6.1 --kernel debian:6.12 --seed 1 --cases 2000 \
-    --junit target/kernel/fuzz-junit.xml
+    --jobs "$jobs" --junit target/kernel/fuzz-junit.xml
 
-echo "== the fuzzer must catch a deliberately broken reference too"
-if DMCH_TEST_FAULT=byteswap-iv $dmch kernel fuzz --backend vm --kernel debian:6.12 --seed 1 --cases 200 \
-        > target/kernel/fuzz-fault.log 2>&1; then
+echo "== the fuzzer must catch a planted bug (IVs byte-swapped above 2^32) and shrink it"
+rm -f target/kernel/fault-regressions.txt
+if DMCH_TEST_FAULT=byteswap-iv-above-4g $dmch kernel fuzz --backend vm --kernel debian:6.12 \
+        --seed 1 --cases 300 --shrink 1 --jobs "$jobs" \
+        --regressions target/kernel/fault-regressions.txt > target/kernel/fuzz-fault.log 2>&1; then
     echo "the kernel fuzz passed a broken reference" >&2
     exit 1
 fi
-echo "broken reference caught by the fuzzer: $(grep -c '  FAIL ' target/kernel/fuzz-fault.log) failing cases of 200"
+minimal=$(grep -m1 '  minimal: ' target/kernel/fuzz-fault.log || true)
+echo "broken reference caught: $(grep -c '  FAIL ' target/kernel/fuzz-fault.log) failing cases of 300"
+echo "$minimal"
+# Minimal: one 512-byte sector, one key, no options, no steps, iv_offset at
+# 2^32 (2^32 + 1 for an IV mode whose IV is zero at 2^32, such as plain).
+want() { echo "$minimal" | grep -Eq "$1" || { echo "the shrunk case is not minimal: $2" >&2; exit 1; }; }
+want " len=512( |')" "not one sector"
+want " iv_offset=429496729[67] " "iv_offset is not at 2^32"
+want "cipher=[a-z0-9_]+-" "several keys"
+for bad in sector_size flags steps count offset; do
+    if echo "$minimal" | grep -Eq " $bad="; then
+        echo "the shrunk case is not minimal: it still has $bad=" >&2
+        exit 1
+    fi
+done
+grep -q 'found=fuzz-v2-1-' target/kernel/fault-regressions.txt
 
-echo "== a deliberately broken reference (plain64 written big-endian) must fail"
+echo "== a deliberately broken reference (plain64 written big-endian) must fail the matrix"
 if DMCH_TEST_FAULT=byteswap-iv $dmch kernel check --backend vm --kernel debian:6.12 --shard 1/8 \
         > target/kernel/fault.log 2>&1; then
     echo "the kernel check passed a broken reference" >&2

@@ -319,11 +319,8 @@ pub fn verify(ctl: &Control, name: &str) -> Result<String> {
             continue;
         }
         p.device = crate::plain::device_path(&p.device);
-        let engine = crate::oracle::run::fault_from_env().apply(SectorCrypt::new(
-            &p.cipher,
-            &p.key,
-            p.geometry(),
-        )?);
+        let fault = crate::fault::Fault::from_env().map_err(invalid)?;
+        let engine = SectorCrypt::new_with_fault(&p.cipher, &p.key, p.geometry(), fault)?;
         let unit = p.geometry().sector_size as usize;
         let step = unit as u64 / 512;
         for rel in [0, len - step] {

@@ -7,6 +7,7 @@
 //! all cores; nothing is allocated per sector.
 
 use crate::error::{Error, Result};
+use crate::fault::Fault;
 use crate::iv::{self, Direction, IvCheck, IvGenerator, IvRequest, IvSetup};
 use crate::key::Key;
 use crate::mode::{self, Mode, Template};
@@ -67,8 +68,8 @@ pub struct SectorCrypt {
     iv_size: usize,
     geometry: Geometry,
     keycount: u64,
-    /// Test-only fault: reverse every generated IV (see `inject_fault`).
-    byteswap_iv: bool,
+    /// A deliberately broken rule (only with the `test-fault` feature).
+    fault: Fault,
 }
 
 /// The spec-level facts an IV generator checks.
@@ -127,6 +128,23 @@ impl SectorCrypt {
     /// Key the engine for `spec` with `key`, checked as the kernel's
     /// constructor would (cipher, mode, IV generator, key split over keycount).
     pub fn new(spec: &CipherSpec, key: &Key, geometry: Geometry) -> Result<Self> {
+        Self::build(spec, key, geometry, Fault::None)
+    }
+
+    /// As [`SectorCrypt::new`], with one kernel rule broken on purpose (see
+    /// [`Fault`]) to prove that checkers catch a wrong reference without
+    /// editing the engine. Without the `test-fault` feature the fault is
+    /// ignored.
+    pub fn new_with_fault(
+        spec: &CipherSpec,
+        key: &Key,
+        geometry: Geometry,
+        fault: Fault,
+    ) -> Result<Self> {
+        Self::build(spec, key, geometry, fault)
+    }
+
+    fn build(spec: &CipherSpec, key: &Key, geometry: Geometry, fault: Fault) -> Result<Self> {
         let (template, info, iv_size) = resolve(spec, &geometry)?;
         let key = key.bytes()?;
         let check = iv_check(spec, &template, iv_size, &geometry);
@@ -173,6 +191,7 @@ impl SectorCrypt {
                     extra_key: &key[key.len() - extra..],
                     key,
                     keycount,
+                    fault,
                 })
                 .map_err(Error::Key)?,
             ),
@@ -184,17 +203,8 @@ impl SectorCrypt {
             iv_size,
             geometry,
             keycount: keycount as u64,
-            byteswap_iv: false,
+            fault,
         })
-    }
-
-    /// Test-only hook: break this instance on purpose (every IV byte-reversed,
-    /// so plain64 becomes big-endian), to prove that checkers catch a wrong
-    /// reference without editing the engine.
-    #[cfg(feature = "test-fault")]
-    pub fn inject_fault_byteswap_iv(mut self) -> Self {
-        self.byteswap_iv = true;
-        self
     }
 
     /// The sector geometry this engine numbers sectors by.
@@ -257,13 +267,21 @@ impl SectorCrypt {
 
     fn request(&self, cc_sector: u64, dir: Direction) -> IvRequest {
         let g = &self.geometry;
+        let large = g.iv_large_sectors
+            && !(self.fault.is(Fault::LargeSectorsIgnoredWithKeys) && self.keycount > 1);
+        let iv_sector = if large {
+            cc_sector >> g.shift()
+        } else {
+            cc_sector
+        };
+        let by = if self.fault.is(Fault::LargeSectorsPickInstance) {
+            iv_sector
+        } else {
+            cc_sector
+        };
         IvRequest {
-            iv_sector: if g.iv_large_sectors {
-                cc_sector >> g.shift()
-            } else {
-                cc_sector
-            },
-            instance: (cc_sector & (self.keycount - 1)) as usize,
+            iv_sector,
+            instance: (by & (self.keycount - 1)) as usize,
             dir,
         }
     }
@@ -293,7 +311,9 @@ impl SectorCrypt {
                 iv.fill(0);
                 if let Some(ivgen) = &self.ivgen {
                     ivgen.generate(&req, iv, unit);
-                    if self.byteswap_iv {
+                    if self.fault.is(Fault::ByteswapIv)
+                        || (self.fault.is(Fault::ByteswapIvAbove4g) && req.iv_sector >> 32 != 0)
+                    {
                         iv.reverse();
                     }
                 }

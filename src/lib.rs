@@ -32,6 +32,7 @@ pub mod dmsetup;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod guest;
 pub mod hash;
 pub mod interrupt;

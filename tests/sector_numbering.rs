@@ -185,9 +185,13 @@ fn a_deliberately_broken_engine_is_caught_by_the_vectors() {
     assert_eq!(run(SectorCrypt::new(&spec, &v.key, g).unwrap()), want);
     #[cfg(feature = "test-fault")]
     {
-        let broken = SectorCrypt::new(&spec, &v.key, g)
-            .unwrap()
-            .inject_fault_byteswap_iv();
+        let broken = SectorCrypt::new_with_fault(
+            &spec,
+            &v.key,
+            g,
+            dmcrypt_harness::fault::Fault::ByteswapIv,
+        )
+        .unwrap();
         assert_ne!(run(broken), want, "a big-endian plain64 went unnoticed");
     }
 }

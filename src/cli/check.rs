@@ -43,7 +43,7 @@ fn kernel_part(a: &CheckArgs) -> Result<Result<dmcrypt_harness::oracle::Evaluati
         )));
     }
     let args = super::kernel::KernelArgs::for_check(a.kernels.clone());
-    let (cases, runs) = super::kernel::run_kernels(&args)?;
+    let (cases, runs) = super::kernel::run_kernels(&args, true)?;
     Ok(Ok(dmcrypt_harness::oracle::evaluate(
         &cases,
         &runs,
@@ -122,7 +122,13 @@ fn print_table(report: &Report, verbose: bool) {
 pub fn run(a: CheckArgs) -> Result<ExitCode> {
     let files = load(&a.paths)?;
     let report = vectors::run_files(&files);
-    let failed = report.failed();
+    // The kernel's recorded answers to the fuzzer's shrunk cases.
+    let regressions = dmcrypt_harness::oracle::regressions::builtin();
+    let regression_failures: Vec<String> = regressions
+        .iter()
+        .filter_map(|r| r.replay(dmcrypt_harness::oracle::Fault::None).err())
+        .collect();
+    let failed = report.failed() + regression_failures.len();
     let kernel = kernel_part(&a)?;
     let kernel_failed = matches!(&kernel, Ok(e) if e.failed);
     if a.json {
@@ -142,10 +148,15 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
         let out = json!({
             "reference": {
                 "cases": report.cases.len(),
-                "passed": report.cases.len() - failed,
-                "failed": failed,
+                "passed": report.cases.len() - report.failed(),
+                "failed": report.failed(),
                 "groups": groups,
                 "failures": failures,
+            },
+            "regressions": {
+                "cases": regressions.len(),
+                "failed": regression_failures.len(),
+                "failures": regression_failures,
             },
             "kernel": match &kernel {
                 Ok(e) => json!({"ran": true, "result": e.json}),
@@ -156,11 +167,16 @@ pub fn run(a: CheckArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_table(&report, a.verbose);
+        for f in &regression_failures {
+            println!("FAIL regression {f}");
+        }
         println!();
         println!(
-            "reference: {} passed, {} failed",
-            report.cases.len() - failed,
-            failed
+            "reference: {} passed, {} failed; kernel regressions: {} replayed, {} failed",
+            report.cases.len() - report.failed(),
+            report.failed(),
+            regressions.len(),
+            regression_failures.len()
         );
         match &kernel {
             Ok(e) => print!("{}", e.text),

@@ -66,12 +66,24 @@ pub struct KernelArgs {
     /// Give up on a guest after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 600)]
     timeout: u64,
+    /// Run this many guests (or host rigs) at once, the cases dealt
+    /// between them (one vCPU each: up to the host's cores pays).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    jobs: usize,
 }
 
 #[derive(Args)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub k: KernelArgs,
+    /// Run only this case, given as words (`cipher=... key=... len=...`,
+    /// as a fuzzer's reproduce line prints it; repeatable).
+    #[arg(long = "case", value_name = "WORDS")]
+    cases: Vec<String>,
+    /// Also replay the regression cases in FILE (repeatable); the ones
+    /// built into dmch always run with the matrix.
+    #[arg(long = "regressions", value_name = "FILE")]
+    regressions: Vec<PathBuf>,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -87,24 +99,6 @@ pub struct GenerateArgs {
     /// Directory for the vector files.
     #[arg(long, value_name = "DIR", default_value = "vectors")]
     out: PathBuf,
-}
-
-#[derive(Args)]
-pub struct FuzzArgs {
-    #[command(flatten)]
-    k: KernelArgs,
-    /// The generator's seed: the same seed gives the same cases everywhere.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// How many cases.
-    #[arg(long, default_value_t = 2000)]
-    cases: usize,
-    /// Print the results as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Also write a JUnit XML report.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -127,81 +121,130 @@ impl KernelArgs {
             shard: None,
             only: Vec::new(),
             timeout: 600,
+            jobs: 1,
         }
     }
+
+    /// The shard asked for, checked.
+    pub fn shard(&self) -> Result<Option<(usize, usize)>> {
+        Ok(self.shard.as_deref().map(run::parse_shard).transpose()?)
+    }
+
+    /// `--jobs`, checked.
+    pub fn jobs(&self) -> Result<usize> {
+        if !(1..=64).contains(&self.jobs) {
+            bail!("--jobs {} is not between 1 and 64", self.jobs);
+        }
+        Ok(self.jobs)
+    }
+
+    /// The kernels these arguments name (guest kernels are fetched here).
+    pub fn targets(&self) -> Result<Vec<run::Target>> {
+        Ok(run::targets(backend(self.backend), &self.sources.list())?)
+    }
+
+    /// How long a guest may run.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+
+    /// `--only`, for callers that filter their own cases.
+    pub fn only(&self) -> &[String] {
+        &self.only
+    }
+
+    /// The arguments that name the `i`-th kernel of [`KernelArgs::targets`]
+    /// again, for reproduce lines.
+    pub fn target_args(&self, i: usize) -> String {
+        match self.sources.list().get(i) {
+            Some(s) if self.backend != Backend::Host => s.to_args(),
+            _ => "--backend host".into(),
+        }
+    }
+}
+
+/// Today's date (UTC), YYYY-MM-DD, for records of what a kernel did.
+pub fn utc_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Days since 1970-01-01 to a civil date (Hinnant's algorithm).
+    let z = (secs / 86400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// The one line a run says when KVM is given up for TCG.
-fn note(n: &str) {
+pub fn note(n: &str) {
     eprintln!("dmch: {n}");
 }
 
-/// Run the (selected) matrix on every requested kernel.
-pub fn run_kernels(a: &KernelArgs) -> Result<(Vec<Case>, Vec<KernelRun>)> {
-    let shard = a.shard.as_deref().map(run::parse_shard).transpose()?;
-    let cases = run::select(shard, &a.only)?;
-    let runs = run::run(
-        backend(a.backend),
-        &a.sources.list(),
-        &cases,
-        Duration::from_secs(a.timeout),
-        &mut note,
-    )?;
+/// Run `cases` on every requested kernel.
+pub fn run_cases(a: &KernelArgs, cases: &[Case]) -> Result<Vec<KernelRun>> {
+    let jobs = a.jobs()?;
+    let mut runs = Vec::new();
+    for t in a.targets()? {
+        runs.push(t.run(cases, a.timeout(), jobs, &mut note)?);
+    }
+    Ok(runs)
+}
+
+/// Run the (selected) matrix on every requested kernel, with the built-in
+/// regressions when `regressions` says so.
+pub fn run_kernels(a: &KernelArgs, regressions: bool) -> Result<(Vec<Case>, Vec<KernelRun>)> {
+    let extra = if regressions {
+        builtin_regressions()
+    } else {
+        Vec::new()
+    };
+    let cases = run::select(a.shard()?, &a.only, &extra)?;
+    let runs = run_cases(a, &cases)?;
     Ok((cases, runs))
 }
 
-pub fn check(a: CheckArgs) -> Result<ExitCode> {
-    let (cases, runs) = run_kernels(&a.k)?;
-    Ok(report(&cases, &runs, a.json, a.junit.as_deref())?.0)
+fn builtin_regressions() -> Vec<Case> {
+    oracle::regressions::builtin()
+        .into_iter()
+        .map(|r| r.case)
+        .collect()
 }
 
-/// Seeded random cases through the kernel and the reference.
-pub fn fuzz(a: FuzzArgs) -> Result<ExitCode> {
-    if a.cases == 0 || a.cases > 1_000_000 {
-        bail!("--cases {} is not between 1 and 1000000", a.cases);
-    }
-    let shard = a.k.shard.as_deref().map(run::parse_shard).transpose()?;
-    let mut cases = oracle::fuzz::generate(a.seed, a.cases);
-    if let Some((k, n)) = shard {
-        cases = oracle::matrix::shard(cases, k, n);
-    }
-    if !a.k.only.is_empty() {
-        cases.retain(|c| a.k.only.contains(&c.id));
-        if cases.is_empty() {
-            bail!(
-                "no case of seed {} has id {}",
-                a.seed,
-                a.k.only.join(" or ")
-            );
-        }
-    }
-    let runs = run::run(
-        backend(a.k.backend),
-        &a.k.sources.list(),
-        &cases,
-        Duration::from_secs(a.k.timeout),
-        &mut note,
-    )?;
-    let (code, e) = report(&cases, &runs, a.json, a.junit.as_deref())?;
-    if e.failed && !a.json {
-        // One command per failing case, to paste.
-        let mut ids: Vec<&str> = e.json["kernels"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|k| k["failures"].as_array().into_iter().flatten())
-            .filter_map(|f| f["id"].as_str())
+/// The cases `kernel check` runs: the `--case`s alone when given, else the
+/// matrix and every regression (built in and from `--regressions`).
+fn check_cases(a: &CheckArgs) -> Result<Vec<Case>> {
+    if !a.cases.is_empty() {
+        return a
+            .cases
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                Case::from_words(w, &format!("case-{}", i + 1))
+                    .map_err(|e| anyhow::anyhow!("--case: {e}"))
+            })
             .collect();
-        ids.sort();
-        ids.dedup();
-        for id in ids.iter().take(10) {
-            println!(
-                "  reproduce: dmch kernel fuzz --seed {} --cases {} --only {id} --kernel ...",
-                a.seed, a.cases
-            );
-        }
     }
-    Ok(code)
+    let mut extra = builtin_regressions();
+    for f in &a.regressions {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading the regression file {}", f.display()))?;
+        let file = oracle::regressions::parse(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        extra.extend(file.into_iter().map(|r| r.case));
+    }
+    Ok(run::select(a.k.shard()?, &a.k.only, &extra)?)
+}
+
+pub fn check(a: CheckArgs) -> Result<ExitCode> {
+    let cases = check_cases(&a)?;
+    let runs = run_cases(&a.k, &cases)?;
+    Ok(report(&cases, &runs, a.json, a.junit.as_deref())?.0)
 }
 
 fn backend(b: Backend) -> RunBackend {
@@ -213,13 +256,13 @@ fn backend(b: Backend) -> RunBackend {
 }
 
 /// The verdicts on `runs`, printed as text or JSON (and JUnit when asked).
-fn report(
+pub fn report(
     cases: &[Case],
     runs: &[KernelRun],
     json: bool,
     junit: Option<&std::path::Path>,
 ) -> Result<(ExitCode, oracle::Evaluation)> {
-    let fault = run::fault_from_env();
+    let fault = run::fault_from_env()?;
     if fault != oracle::Fault::None {
         eprintln!("dmch: warning: DMCH_TEST_FAULT: the reference is broken on purpose");
     }
@@ -282,12 +325,8 @@ pub fn setups(a: ScenarioArgs) -> Result<ExitCode> {
 }
 
 pub fn generate(a: GenerateArgs) -> Result<ExitCode> {
-    let (cases, runs) = run_kernels(&a.k)?;
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let (cases, runs) = run_kernels(&a.k, false)?;
+    let date = utc_date();
     for r in &runs {
         let path = a
             .out

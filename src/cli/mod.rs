@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod dmsetup;
 mod doctor;
+mod fuzz;
 mod kernel;
 mod offline;
 mod setup;
@@ -69,7 +70,7 @@ enum KernelCommand {
     Check(kernel::CheckArgs),
     /// Seeded random cases (and tables to refuse) through the kernel and
     /// the reference.
-    Fuzz(kernel::FuzzArgs),
+    Fuzz(fuzz::FuzzArgs),
     /// Run the real-setup scenario (create/remove/reload/resize/status) in a guest.
     Setups(kernel::ScenarioArgs),
 }
@@ -91,7 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dmsetup(c) => dmsetup::run(c),
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
         Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
-        Command::Kernel(KernelCommand::Fuzz(a)) => kernel::fuzz(a),
+        Command::Kernel(KernelCommand::Fuzz(a)) => fuzz::run(a),
         Command::Vectors(VectorsCommand::Generate(a)) => kernel::generate(a),
         Command::Setup(c) => setup::run(c),
     }

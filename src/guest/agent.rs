@@ -111,16 +111,19 @@ pub fn run_as_init() -> ! {
         Ok(ctl) => {
             let dir = Path::new("/tmp");
             let _ = std::fs::create_dir_all(dir);
-            match Rig::new(dir, "backing", &cases) {
+            match Rig::new(dir, "dmch", &cases) {
                 Err(e) => Line::Fatal(format!("loop device setup: {e}")).print(),
-                Ok(rig) => {
-                    for (i, c) in cases.iter().enumerate() {
-                        let result: KernelResult = rig.run(&ctl, c, &format!("dmch{i}"));
+                Ok(mut rig) => {
+                    for c in &cases {
+                        let result: KernelResult = rig.run(&ctl, c);
                         Line::Result {
                             id: c.id.clone(),
                             result,
                         }
                         .print();
+                    }
+                    if let Err(e) = rig.close(&ctl) {
+                        Line::Log(format!("removing the mapping: {e}")).print();
                     }
                 }
             }

@@ -14,6 +14,8 @@ struct Elephant {
     eboiv: Box<dyn IvGenerator>,
     ecb: Box<dyn BlockCipher>,
     sector_size: u64,
+    /// Test-only fault: B before A on writes, A before B on reads.
+    swapped: bool,
 }
 
 /// Index arithmetic modulo the word count, as the kernel's wrap-arounds.
@@ -113,8 +115,13 @@ impl IvGenerator for Elephant {
             let mut w = [0u32; 1024];
             let w = &mut w[..data.len() / 4];
             Self::words(data, w);
-            diffuser_a_encrypt(w);
-            diffuser_b_encrypt(w);
+            if self.swapped {
+                diffuser_b_encrypt(w);
+                diffuser_a_encrypt(w);
+            } else {
+                diffuser_a_encrypt(w);
+                diffuser_b_encrypt(w);
+            }
             Self::unwords(w, data);
         }
         self.eboiv.generate(r, iv, data);
@@ -125,8 +132,13 @@ impl IvGenerator for Elephant {
             let mut w = [0u32; 1024];
             let w = &mut w[..data.len() / 4];
             Self::words(data, w);
-            diffuser_b_decrypt(w);
-            diffuser_a_decrypt(w);
+            if self.swapped {
+                diffuser_a_decrypt(w);
+                diffuser_b_decrypt(w);
+            } else {
+                diffuser_b_decrypt(w);
+                diffuser_a_decrypt(w);
+            }
             Self::unwords(w, data);
             Self::xor_key(&self.sector_key(r.iv_sector), data);
         }
@@ -159,6 +171,7 @@ pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
         eboiv: super::eboiv::build(s)?,
         ecb,
         sector_size: s.sector_size as u64,
+        swapped: s.fault.is(crate::fault::Fault::ElephantSwappedDiffusers),
     }))
 }
 

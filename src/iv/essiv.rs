@@ -46,11 +46,12 @@ pub(super) fn check(c: &IvCheck) -> Result<(), String> {
 
 pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
     let h = hash::lookup(s.opts.unwrap_or_default()).ok_or("ESSIV hash vanished")?;
-    let ciphers = s
-        .subkeys
-        .iter()
-        .map(|k| {
-            let salt = zeroize::Zeroizing::new(h.digest(k));
+    let n = s.subkeys.len();
+    // Test-only fault: instance i salted with the next instance's key.
+    let shift = usize::from(s.fault.is(crate::fault::Fault::EssivOtherSalt));
+    let ciphers = (0..n)
+        .map(|i| {
+            let salt = zeroize::Zeroizing::new(h.digest(s.subkeys[(i + shift) % n]));
             s.template
                 .cipher
                 .new_keyed(&salt)

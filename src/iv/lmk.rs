@@ -73,6 +73,15 @@ pub(super) fn extra_key_size(key_size: usize, c: &IvCheck) -> Result<usize, Stri
 }
 
 pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
+    if s.fault.is(crate::fault::Fault::LmkShortPartsRefused)
+        && !s.extra_key.is_empty()
+        && s.extra_key.len() < 16
+    {
+        return Err(format!(
+            "lmk key parts of {} bytes are shorter than the 16-byte seed",
+            s.extra_key.len()
+        ));
+    }
     let seed = (!s.extra_key.is_empty()).then(|| seed_block(s.key, s.keycount));
     Ok(Box::new(Lmk { seed }))
 }

@@ -53,6 +53,8 @@ pub struct IvSetup<'a> {
     /// The whole key, for generators that locate their part as the kernel does.
     pub key: &'a [u8],
     pub keycount: usize,
+    /// A deliberately broken rule (test-fault feature only).
+    pub fault: crate::fault::Fault,
 }
 
 /// Spec-level facts a generator checks before any key is seen.

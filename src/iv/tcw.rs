@@ -13,6 +13,8 @@ const WHITENING: usize = 16;
 struct Tcw {
     iv_seed: Zeroizing<Vec<u8>>,
     whitening: Zeroizing<[u8; WHITENING]>,
+    /// Test-only fault: skip the CRC32 step.
+    no_crc: bool,
 }
 
 /// The kernel's crc32 shash: crc32_le with seed 0 and no final inversion.
@@ -34,7 +36,7 @@ impl Tcw {
         for (i, b) in buf.iter_mut().enumerate() {
             *b = self.whitening[i] ^ s[i % 8];
         }
-        for word in buf.chunks_exact_mut(4) {
+        for word in buf.chunks_exact_mut(4).filter(|_| !self.no_crc) {
             let c = crc32_le_raw(word);
             word.copy_from_slice(&c.to_le_bytes());
         }
@@ -90,6 +92,7 @@ pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
     Ok(Box::new(Tcw {
         iv_seed: Zeroizing::new(seed.to_vec()),
         whitening,
+        no_crc: s.fault.is(crate::fault::Fault::TcwNoCrc),
     }))
 }
 

@@ -12,8 +12,35 @@ pub enum Verdict {
     RejectedAsExpected,
     /// The kernel lacks an algorithm the case needs (not built in it).
     Unavailable(String),
-    /// They disagree: why, with the first differing sector when there is one.
-    Fail(String),
+    /// They disagree: how, and why in words, with the first differing
+    /// sector when there is one.
+    Fail(Mismatch, String),
+}
+
+/// How the kernel and the reference disagree: the shrinker keeps a case
+/// failing the same way while it makes it smaller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mismatch {
+    /// The kernel side failed for another reason (I/O, no result).
+    KernelSide,
+    /// The kernel refused a table the reference accepts.
+    KernelRefused,
+    /// The kernel accepted a table the reference refuses.
+    ReferenceRefused,
+    /// The ciphertexts differ.
+    Ciphertext,
+    /// The reads back differ.
+    ReadBack,
+}
+
+impl Verdict {
+    /// The mismatch, for a failure.
+    pub fn mismatch(&self) -> Option<Mismatch> {
+        match self {
+            Verdict::Fail(m, _) => Some(*m),
+            _ => None,
+        }
+    }
 }
 
 /// Compare a kernel result with the reference. `available` lists the
@@ -25,7 +52,7 @@ pub fn compare(
     available: Option<&std::collections::BTreeSet<String>>,
     fault: Fault,
 ) -> Verdict {
-    let reference = case.reference_with(fault);
+    let reference = case.model(fault);
     if let (KernelResult::Rejected(_), Ok(_), Some(have)) = (kernel, &reference, available) {
         let missing: Vec<String> = case
             .algorithms()
@@ -37,14 +64,18 @@ pub fn compare(
         }
     }
     match (kernel, reference) {
-        (KernelResult::Error(e), _) => Verdict::Fail(format!("kernel side failed: {e}")),
+        (KernelResult::Error(e), _) => {
+            Verdict::Fail(Mismatch::KernelSide, format!("kernel side failed: {e}"))
+        }
         (KernelResult::Rejected(_), Err(_)) => Verdict::RejectedAsExpected,
-        (KernelResult::Rejected(e), Ok(_)) => Verdict::Fail(format!(
-            "kernel rejected the table ({e}), the reference accepts it"
-        )),
-        (KernelResult::Data { .. }, Err(why)) => Verdict::Fail(format!(
-            "kernel accepted the table, the reference refuses it: {why}"
-        )),
+        (KernelResult::Rejected(e), Ok(_)) => Verdict::Fail(
+            Mismatch::KernelRefused,
+            format!("kernel rejected the table ({e}), the reference accepts it"),
+        ),
+        (KernelResult::Data { .. }, Err(why)) => Verdict::Fail(
+            Mismatch::ReferenceRefused,
+            format!("kernel accepted the table, the reference refuses it: {why}"),
+        ),
         (
             KernelResult::Data {
                 ct_sha256,
@@ -53,26 +84,32 @@ pub fn compare(
             },
             Ok(ours),
         ) => {
-            if sha256(&ours) != *ct_sha256 {
-                let mine = excerpts(&ours, case.sector_size as usize);
+            if sha256(&ours.backing) != *ct_sha256 {
+                let mine = excerpts(&ours.backing, case.sector_size as usize);
                 let at = mine.iter().zip(ex).position(|(a, b)| a != b);
-                return Verdict::Fail(match at {
-                    Some(s) => format!(
-                        "ciphertext differs from sector {s} (of {} bytes): kernel {} reference {}",
-                        case.sector_size,
-                        hex::encode(ex[s]),
-                        hex::encode(mine[s])
-                    ),
-                    None => "ciphertext differs (first 16 bytes of every sector agree)".into(),
-                });
+                return Verdict::Fail(
+                    Mismatch::Ciphertext,
+                    match at {
+                        Some(s) => format!(
+                            "ciphertext differs from sector {s} (of {} bytes): kernel {} reference {}",
+                            case.sector_size,
+                            hex::encode(ex[s]),
+                            hex::encode(mine[s])
+                        ),
+                        None => {
+                            "ciphertext differs (the first 16 bytes of every sector reported agree)"
+                                .into()
+                        }
+                    },
+                );
             }
             // What a read should give is what the reference reads from that
             // ciphertext: the plaintext, except where the kernel itself does
             // not round-trip (lmk over a chain mode other than cbc).
-            let expected = case.reference_readback(&ours, fault);
-            if sha256(&expected) != *pt_sha256 {
+            if sha256(&ours.read) != *pt_sha256 {
                 return Verdict::Fail(
-                    if expected == case.plaintext() {
+                    Mismatch::ReadBack,
+                    if case.steps.is_empty() && ours.read == case.plaintext() {
                         "the kernel did not decrypt its own ciphertext back"
                     } else {
                         "the kernel read back other bytes than the reference reads from the same ciphertext"

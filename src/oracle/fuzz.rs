@@ -10,21 +10,27 @@
 //! seed gives the same cases on every machine and with every dependency
 //! version. A change to what it generates bumps [`GENERATOR_VERSION`].
 
-use super::Case;
+use super::{Case, Pattern, Step};
 
 /// Part of every case id: cases of another version are other cases.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 
 /// splitmix64 (Steele, Lea, Flood 2014): small, fast, fully specified.
+/// Also the `random:SEED` data pattern, so both ends of a guest make the
+/// same bytes.
+pub(crate) fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        splitmix(&mut self.0)
     }
 
     /// Uniform in 0..n (n > 0).
@@ -83,12 +89,18 @@ const FLAGS: &[&str] = &[
     "no_write_workqueue",
 ];
 
-/// Words and values a table must not carry (refusal parity).
-const BAD_FLAGS: &[&str] = &[
+/// Words and values on the edge of what a table may carry (refusal
+/// parity): some the kernel refuses, some it reads in its own way.
+const ODD_FLAGS: &[&str] = &[
     "bogus",
     "sector_size:768",
     "sector_size:8192",
+    "sector_size:0512",
+    "sector_size:66048",
+    "sector_size:512x",
+    "SECTOR_SIZE:512",
     "integrity:0:none",
+    "iv_large_sectors:1",
 ];
 
 /// The key length (bytes) for one instance of `cipher` under `chain`.
@@ -110,9 +122,28 @@ fn hex_key(rng: &mut Rng, len: usize) -> String {
         .collect()
 }
 
+/// A data pattern: mostly the counter, sometimes zeros, random or repeating.
+fn pattern(rng: &mut Rng) -> Pattern {
+    match rng.below(20) {
+        0..=11 => Pattern::Counter,
+        12..=14 => Pattern::Zeros,
+        15..=17 => Pattern::Random(rng.next()),
+        _ => Pattern::Repeat(
+            (0..1 + rng.below(16))
+                .map(|_| rng.below(256) as u8)
+                .collect(),
+        ),
+    }
+}
+
 /// `n` cases from `seed`, with ids `fuzz-v<version>-<seed>-<i>`.
 pub fn generate(seed: u64, n: usize) -> Vec<Case> {
-    (0..n).map(|i| one(seed, i)).collect()
+    generate_range(seed, 0, n)
+}
+
+/// Cases `first..first + n` of `seed` (a campaign's next batch).
+pub fn generate_range(seed: u64, first: usize, n: usize) -> Vec<Case> {
+    (first..first + n).map(|i| one(seed, i)).collect()
 }
 
 /// Case `i` of `seed`: each case from its own stream, so a case can be
@@ -126,10 +157,11 @@ pub fn one(seed: u64, i: usize) -> Case {
     let (cipher_name, sizes) = *rng.pick(CIPHERS);
     let chain = *rng.pick(CHAINS);
     let iv = *rng.pick(IVS);
-    let keycount: u64 = if rng.chance(15) {
-        1 << (1 + rng.below(6))
-    } else {
-        1
+    let keycount: u64 = match rng.below(100) {
+        0..=79 => 1,
+        // Not a power of two: both must refuse.
+        80 | 81 => *rng.pick(&[3u64, 5, 6, 12]),
+        _ => 1 << (1 + rng.below(6)),
     };
     let mut key_len;
     let spec;
@@ -182,7 +214,7 @@ pub fn one(seed: u64, i: usize) -> Case {
     };
     let step = u64::from(sector_size / 512);
     let large = sector_size > 512 && rng.chance(40);
-    let base = match rng.below(6) {
+    let near = |rng: &mut Rng| match rng.below(6) {
         0 => 0,
         1 => rng.below(1 << 12),
         2 => (1 << 32) - 1 - rng.below(64),
@@ -190,6 +222,7 @@ pub fn one(seed: u64, i: usize) -> Case {
         4 => rng.next(),
         _ => rng.below(1 << 20),
     };
+    let base = near(&mut rng);
     // Mostly aligned as the kernel wants; sometimes not (it must refuse).
     let iv_offset = if rng.chance(95) {
         base - base % step
@@ -201,26 +234,76 @@ pub fn one(seed: u64, i: usize) -> Case {
         7 | 8 => step * rng.below(64),
         _ => 1 + rng.below(7),
     };
-    let units = if rng.chance(5) {
-        (1 << 20) / sector_size as u64
-    } else {
-        1 + rng.below(32)
+    let units = match rng.below(100) {
+        0 => (4 << 20) / sector_size as u64,
+        1..=4 => (1 << 20) / sector_size as u64,
+        _ => 1 + rng.below(32),
     };
-    let len = (units * u64::from(sector_size)) as usize;
+    let mut len = (units * u64::from(sector_size)) as usize;
+    // A length that is not whole encryption sectors: both must refuse.
+    if sector_size > 512 && rng.chance(3) {
+        len += 512;
+    }
     let mut flags: Vec<String> = FLAGS
         .iter()
         .filter(|_| rng.chance(15))
         .map(|f| f.to_string())
         .collect();
-    if rng.chance(4) {
-        flags.push(rng.pick(BAD_FLAGS).to_string());
+    // The kernel compares flag names without case, and takes repeats.
+    if !flags.is_empty() && rng.chance(10) {
+        let f = flags[0].clone();
+        flags.push(if rng.chance(50) { f.to_uppercase() } else { f });
+    }
+    if rng.chance(5) {
+        flags.push(rng.pick(ODD_FLAGS).to_string());
+    }
+    let n_opts = flags.len() as u64 + u64::from(sector_size != 512) + u64::from(large);
+    // A count that lies (one more or fewer than follow, far too many) or
+    // is spelled oddly.
+    let opt_count = match rng.below(100) {
+        0 | 1 => Some((n_opts + 1).to_string()),
+        2 | 3 if n_opts > 0 => Some((n_opts - 1).to_string()),
+        4 => Some((8 + rng.below(4)).to_string()),
+        5 if n_opts > 0 => Some(format!("+{n_opts}")),
+        6 if n_opts > 0 => Some(format!("0{n_opts}")),
+        7 => Some(((1u64 << 32) + n_opts).to_string()),
+        _ => None,
+    };
+    // The iv_offset spelled with leading zeros, or past 2^64.
+    let iv_offset_text = match rng.below(100) {
+        0 | 1 => Some((u128::from(iv_offset) + (1u128 << 64)).to_string()),
+        2 => Some(format!("000{iv_offset}")),
+        _ => None,
+    };
+    let data = pattern(&mut rng);
+    let mut steps = Vec::new();
+    if rng.chance(15) {
+        for _ in 0..1 + rng.below(4) {
+            if rng.chance(40) {
+                let b = near(&mut rng);
+                steps.push(Step::Reload {
+                    iv_offset: b - b % step,
+                    offset: step * rng.below(64),
+                });
+            } else {
+                let unit = rng.below(units);
+                steps.push(Step::Write {
+                    unit,
+                    units: 1 + rng.below(units - unit),
+                    data: pattern(&mut rng),
+                });
+            }
+        }
     }
     let mut cipher = spec;
     // Names the kernel does not know, now and then.
     if rng.chance(2) {
         cipher = cipher.replacen(cipher_name, "rot13", 1);
     }
-    let key_hex = hex_key(&mut rng, key_len);
+    let mut key_hex = hex_key(&mut rng, key_len);
+    if rng.chance(2) {
+        key_hex = key_hex.to_uppercase();
+    }
     Case {
         id: format!("fuzz-v{GENERATOR_VERSION}-{seed}-{i}"),
         cipher,
@@ -231,6 +314,10 @@ pub fn one(seed: u64, i: usize) -> Case {
         offset,
         len,
         flags,
+        opt_count,
+        iv_offset_text,
+        data,
+        steps,
     }
 }
 
@@ -259,7 +346,7 @@ mod tests {
 
     /// Pinned values: a change to the generator must bump its version.
     #[test]
-    fn version_1_is_pinned() {
+    fn version_2_is_pinned() {
         let c = one(1, 0);
         let digest = crate::hash::sha256(
             generate(1, 200)
@@ -268,15 +355,15 @@ mod tests {
                 .collect::<String>()
                 .as_bytes(),
         );
-        assert_eq!(c.id, "fuzz-v1-1-0");
+        assert_eq!(c.id, "fuzz-v2-1-0");
         assert_eq!(
             hex::encode(&digest[..8]),
-            PINNED_V1,
+            PINNED_V2,
             "generator output changed: bump GENERATOR_VERSION and re-pin"
         );
     }
 
-    const PINNED_V1: &str = "e55e162ff2e9162a";
+    const PINNED_V2: &str = "d6c5eed49038586a";
 
     /// Enough of every kind: accepted tables through every IV mode,
     /// refused ones, big ones, flags, wraps.
@@ -313,6 +400,25 @@ mod tests {
             accepted
                 .iter()
                 .any(|c| c.cipher.contains(":64-") || c.cipher.contains(":32-"))
+        );
+        // Version 2: data patterns, sequences, lying counts, odd values.
+        for rank in 0..4 {
+            assert!(
+                accepted.iter().any(|c| c.data.rank() == rank),
+                "no data rank {rank}"
+            );
+        }
+        let reloads = |c: &&&Case| c.steps.iter().any(|s| matches!(s, Step::Reload { .. }));
+        let writes = |c: &&&Case| c.steps.iter().any(|s| matches!(s, Step::Write { .. }));
+        assert!(accepted.iter().filter(reloads).count() > 20);
+        assert!(accepted.iter().filter(writes).count() > 40);
+        assert!(cases.iter().filter(|c| c.opt_count.is_some()).count() > 40);
+        assert!(accepted.iter().any(|c| c.len >= 4 << 20));
+        assert!(cases.iter().any(|c| c.len % c.sector_size as usize != 0));
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.flags.iter().any(|f| f.starts_with("sector_size:")))
         );
     }
 }

@@ -67,7 +67,7 @@ impl Builder {
             iv_large_sectors: large,
             offset,
             len: 4 * ss as usize,
-            flags: Vec::new(),
+            ..Case::default()
         });
     }
 

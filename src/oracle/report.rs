@@ -37,7 +37,10 @@ pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: Fault) -> Evaluation 
             .map(|c| {
                 let v = match run.results.get(&c.id) {
                     Some(r) => compare(c, r, run.algorithms.as_ref(), fault),
-                    None => Verdict::Fail("no result from the kernel side".into()),
+                    None => Verdict::Fail(
+                        super::Mismatch::KernelSide,
+                        "no result from the kernel side".into(),
+                    ),
                 };
                 (c, v)
             })
@@ -73,7 +76,7 @@ pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: Fault) -> Evaluation 
             let _ = writeln!(text, "  skipped, {m}");
         }
         for (c, v) in &verdicts {
-            if let Verdict::Fail(why) = v {
+            if let Verdict::Fail(_, why) = v {
                 let table = c.params("<dev>").replace(&c.key_hex, "<key>");
                 let _ = writeln!(text, "  FAIL {}: table '{table}': {why}", c.id);
             }
@@ -86,7 +89,7 @@ pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: Fault) -> Evaluation 
         );
         for (c, v) in &verdicts {
             let body = match v {
-                Verdict::Fail(why) => format!("<failure message=\"{}\"/>", xml(why)),
+                Verdict::Fail(_, why) => format!("<failure message=\"{}\"/>", xml(why)),
                 Verdict::Unavailable(why) => format!("<skipped message=\"{}\"/>", xml(why)),
                 _ => String::new(),
             };
@@ -103,7 +106,7 @@ pub fn evaluate(cases: &[Case], runs: &[KernelRun], fault: Fault) -> Evaluation 
             "seconds": secs, "cases": cases.len(), "passed": passed,
             "rejected_as_expected": rejected, "unavailable": unavailable, "failed": failed,
             "failures": verdicts.iter().filter_map(|(c, v)| match v {
-                Verdict::Fail(w) => Some(json!({"id": c.id, "reason": w})), _ => None }).collect::<Vec<_>>(),
+                Verdict::Fail(_, w) => Some(json!({"id": c.id, "reason": w})), _ => None }).collect::<Vec<_>>(),
         }));
     }
     junit.push_str("</testsuites>\n");

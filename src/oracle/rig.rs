@@ -1,30 +1,34 @@
-//! The host-side runner of cases: one backing file on one loop device
-//! shared by all cases of a run, one mapping per case.
+//! The runner of cases on a live kernel: one backing file on one loop
+//! device shared by all cases of a run, and one mapping whose table each
+//! case replaces (suspend, load, resume), the same few ioctls on the host
+//! and in a guest.
 
-use super::{Case, KernelResult, excerpts};
+use super::case::{Case, Step};
+use super::{KernelResult, excerpts};
 use crate::hash::sha256;
-use crate::sys::activate::{ActivateError, activate, deactivate};
+use crate::sys::activate::{ReplaceError, deactivate, replace_table};
 use crate::sys::{aligned, direct, dm, loopdev};
 use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// A backing file on one loop device, shared by all cases of a run: loop
-/// setup is the dearest part of a case under emulation.
+/// A backing file on one loop device and one mapping, shared by all cases
+/// of a run: loop setup and device creation are the dearest part of a
+/// case under emulation.
 pub struct Rig {
     backing: std::fs::File,
     path: std::path::PathBuf,
     lo: Option<loopdev::LoopDevice>,
+    /// The mapping cases run through, made on the first case; whether it
+    /// has a live table.
+    mapping: Option<(dm::Mapping, bool)>,
+    name: String,
 }
 
 impl Rig {
-    /// A zeroed backing file in `dir`, large enough for every case.
+    /// A zeroed backing file in `dir`, large enough for every case, on a
+    /// loop device; the mapping will be called `name`.
     pub fn new(dir: &Path, name: &str, cases: &[Case]) -> std::io::Result<Rig> {
-        let size = cases
-            .iter()
-            .map(|c| c.offset * 512 + c.len as u64)
-            .max()
-            .unwrap_or(4096);
         let path = dir.join(format!("{name}.img"));
         let backing = OpenOptions::new()
             .read(true)
@@ -32,71 +36,131 @@ impl Rig {
             .create(true)
             .truncate(true)
             .open(&path)?;
-        backing.set_len(size)?;
+        backing.set_len(Case::backing_size(cases))?;
         let lo = loopdev::LoopDevice::attach(&backing)?;
         Ok(Rig {
             backing,
             path,
             lo: Some(lo),
+            mapping: None,
+            name: name.to_string(),
         })
     }
 
-    /// Push one case through the kernel under mapping name `name`.
-    pub fn run(&self, ctl: &dm::Control, case: &Case, name: &str) -> KernelResult {
-        match self.try_case(ctl, case, name) {
+    /// Push one case through the kernel.
+    pub fn run(&mut self, ctl: &dm::Control, case: &Case) -> KernelResult {
+        match self.try_case(ctl, case) {
             Ok(r) => r,
             Err(e) => KernelResult::Error(e.to_string().replace('\t', " ")),
         }
     }
 
-    fn try_case(
-        &self,
+    /// Load `params` as the mapping's table: `Some(why)` when the kernel
+    /// refused it (the previous table, if any, stays live).
+    fn load(
+        &mut self,
         ctl: &dm::Control,
-        case: &Case,
-        name: &str,
-    ) -> std::io::Result<KernelResult> {
-        let lo = self.lo.as_ref().expect("attached until drop");
-        let params = zeroize::Zeroizing::new(case.params(&lo.path));
-        let sectors = case.len as u64 / 512;
-        let m = match activate(ctl, name, sectors, "crypt", &params, false) {
-            Ok(m) => m,
-            Err(ActivateError::Refused(e)) => {
-                return Ok(KernelResult::Rejected(
-                    e.raw_os_error()
-                        .map_or(e.to_string(), |n| format!("errno {n}")),
-                ));
+        len: u64,
+        params: &str,
+    ) -> std::io::Result<Option<String>> {
+        if self.mapping.is_none() {
+            self.mapping = Some((ctl.create(&self.name)?, false));
+        }
+        let (m, live) = self.mapping.as_mut().expect("made above");
+        let refused = if *live {
+            match replace_table(ctl, m, len, "crypt", params, false) {
+                Ok(()) => None,
+                Err(ReplaceError::Refused(e)) => Some(e),
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
             }
-            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        } else {
+            // A table may load and be refused at resume; then it is gone.
+            match ctl
+                .load(m, 0, len, "crypt", params, false)
+                .and_then(|_| ctl.resume(m))
+            {
+                Ok(()) => {
+                    *live = true;
+                    None
+                }
+                Err(e) => Some(e),
+            }
         };
-        // O_DIRECT both ways: the write reaches the backing file, and the
-        // read decrypts from it instead of returning cached plaintext.
-        let io = (|| -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-            let (mut raw, off) = aligned(case.len);
-            raw[off..off + case.len].copy_from_slice(&case.plaintext());
-            let mut f = direct(&m.node(), true)?;
-            f.write_all(&raw[off..off + case.len])?;
-            f.sync_all()?;
-            drop(f);
-            let mut ct = vec![0u8; case.len];
-            let mut b = &self.backing;
-            b.seek(SeekFrom::Start(case.offset * 512))?;
-            b.read_exact(&mut ct)?;
-            raw[off..off + case.len].fill(0);
-            direct(&m.node(), false)?.read_exact(&mut raw[off..off + case.len])?;
-            Ok((ct, raw[off..off + case.len].to_vec()))
-        })();
-        deactivate(ctl, &m)?;
-        let (ct, pt) = io?;
+        Ok(refused.map(|e| {
+            e.raw_os_error()
+                .map_or(e.to_string(), |n| format!("errno {n}"))
+        }))
+    }
+
+    fn try_case(&mut self, ctl: &dm::Control, case: &Case) -> std::io::Result<KernelResult> {
+        let dev = self.lo.as_ref().expect("attached until drop").path.clone();
+        let sectors = case.len as u64 / 512;
+        let (lo, hi) = case.span();
+        if !case.steps.is_empty() {
+            // A reload reads what earlier cases left: start from zeros.
+            self.backing
+                .write_all_at(&vec![0u8; (hi - lo) as usize], lo)?;
+        }
+        let params = zeroize::Zeroizing::new(case.params(&dev));
+        if let Some(e) = self.load(ctl, sectors, &params)? {
+            return Ok(KernelResult::Rejected(e));
+        }
+        let node = self.mapping.as_ref().expect("loaded").0.node();
+        let ss = case.sector_size as usize;
+        // O_DIRECT both ways: writes reach the backing file, and the read
+        // decrypts from it instead of returning cached plaintext.
+        let write = |at: usize, data: &[u8]| -> std::io::Result<()> {
+            let (mut raw, off) = aligned(data.len());
+            raw[off..off + data.len()].copy_from_slice(data);
+            let f = direct(&node, true)?;
+            f.write_all_at(&raw[off..off + data.len()], at as u64)?;
+            f.sync_all()
+        };
+        write(0, &case.plaintext())?;
+        for (i, s) in case.steps.iter().enumerate() {
+            match s {
+                Step::Reload { iv_offset, offset } => {
+                    let p = zeroize::Zeroizing::new(case.params_at(&dev, *iv_offset, *offset));
+                    if let Some(e) = self.load(ctl, sectors, &p)? {
+                        return Ok(KernelResult::Rejected(format!(
+                            "step {} (reload): {e}",
+                            i + 1
+                        )));
+                    }
+                }
+                Step::Write { unit, units, data } => {
+                    write(*unit as usize * ss, &data.bytes(*units as usize * ss))?
+                }
+            }
+        }
+        let mut ct = vec![0u8; (hi - lo) as usize];
+        self.backing.read_exact_at(&mut ct, lo)?;
+        let (mut raw, off) = aligned(case.len);
+        direct(&node, false)?.read_exact_at(&mut raw[off..off + case.len], 0)?;
         Ok(KernelResult::Data {
             ct_sha256: sha256(&ct),
-            pt_sha256: sha256(&pt),
-            excerpts: excerpts(&ct, case.sector_size as usize),
+            pt_sha256: sha256(&raw[off..off + case.len]),
+            excerpts: excerpts(&ct, ss),
         })
+    }
+
+    /// Remove the mapping and detach the loop device; errors are reported
+    /// (dropping the rig does the same, silently).
+    pub fn close(mut self, ctl: &dm::Control) -> std::io::Result<()> {
+        if let Some((m, _)) = self.mapping.take() {
+            deactivate(ctl, &m)?;
+        }
+        Ok(())
     }
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
+        if let Some((m, _)) = self.mapping.take()
+            && let Ok(ctl) = dm::Control::open()
+        {
+            let _ = deactivate(&ctl, &m);
+        }
         if let Some(lo) = self.lo.take() {
             let _ = lo.detach();
         }

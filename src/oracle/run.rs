@@ -86,9 +86,18 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), RunError> {
     Ok((k, n))
 }
 
-/// The matrix, cut to a shard and to the ids containing any of `only`.
-pub fn select(shard: Option<(usize, usize)>, only: &[String]) -> Result<Vec<Case>, RunError> {
+/// The matrix and `regressions` (ids prefixed `regression/`), cut to a
+/// shard and to the ids containing any of `only`.
+pub fn select(
+    shard: Option<(usize, usize)>,
+    only: &[String],
+    regressions: &[Case],
+) -> Result<Vec<Case>, RunError> {
     let mut cases = matrix::cases();
+    cases.extend(regressions.iter().map(|r| Case {
+        id: format!("regression/{}", r.id),
+        ..r.clone()
+    }));
     if let Some((k, n)) = shard {
         cases = matrix::shard(cases, k, n);
     }
@@ -104,25 +113,53 @@ pub fn select(shard: Option<(usize, usize)>, only: &[String]) -> Result<Vec<Case
     Ok(cases)
 }
 
-/// Run `cases` on the host's device-mapper. Ctrl-C stops after the case in
-/// progress, whose mapping and loop device are always removed.
-pub fn run_host(cases: &[Case]) -> Result<KernelRun, RunError> {
+/// Run `cases` on the host's device-mapper over `jobs` rigs at once (a
+/// loop device and a mapping each). Ctrl-C stops after the cases in
+/// progress, whose mappings and loop devices are always removed.
+pub fn run_host(cases: &[Case], jobs: usize) -> Result<KernelRun, RunError> {
     crate::interrupt::install();
     let ctl = probe::control()?;
     let dir = tempfile::tempdir().map_err(io_err("creating a directory for backing files"))?;
     let started = Instant::now();
-    let mut results = BTreeMap::new();
     let pid = std::process::id();
-    let rig = Rig::new(dir.path(), "backing", cases).map_err(io_err("setting up a loop device"))?;
-    for (i, c) in cases.iter().enumerate() {
-        if crate::interrupt::requested() {
-            // Dropping the rig detaches the loop device.
-            return Err(RunError::Interrupted(i));
-        }
-        // Names unique per process, so parallel runs never collide.
-        results.insert(c.id.clone(), rig.run(&ctl, c, &format!("dmch-{pid}-{i}")));
+    let shards = split(cases, jobs);
+    let parts = std::thread::scope(|s| {
+        let handles: Vec<_> = shards
+            .iter()
+            .enumerate()
+            .map(|(k, shard)| {
+                let (ctl, dir) = (&ctl, dir.path());
+                s.spawn(
+                    move || -> Result<BTreeMap<String, KernelResult>, RunError> {
+                        // Names unique per process and rig, so runs never collide.
+                        let mut rig = Rig::new(dir, &format!("dmch-{pid}-{k}"), shard)
+                            .map_err(io_err("setting up a loop device"))?;
+                        let mut results = BTreeMap::new();
+                        for (i, c) in shard.iter().enumerate() {
+                            if crate::interrupt::requested() {
+                                // Dropping the rig removes its mapping and loop device.
+                                return Err(RunError::Interrupted(i));
+                            }
+                            results.insert(c.id.clone(), rig.run(ctl, c));
+                        }
+                        rig.close(ctl).map_err(io_err("removing the mapping"))?;
+                        Ok(results)
+                    },
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(RunError::Plan("a rig thread panicked".into())))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut results = BTreeMap::new();
+    for p in parts {
+        results.extend(p?);
     }
-    drop(rig);
     Ok(KernelRun {
         label: "host".into(),
         release: probe::release(),
@@ -133,6 +170,16 @@ pub fn run_host(cases: &[Case]) -> Result<KernelRun, RunError> {
     })
 }
 
+/// `cases` dealt round robin into at most `jobs` non-empty shards.
+fn split(cases: &[Case], jobs: usize) -> Vec<Vec<Case>> {
+    let n = jobs.clamp(1, cases.len().max(1));
+    let mut shards = vec![Vec::new(); n];
+    for (i, c) in cases.iter().enumerate() {
+        shards[i % n].push(c.clone());
+    }
+    shards
+}
+
 /// Boot `kernel` with an initramfs for `cases` (and the scenario when
 /// asked). `note` hears once that KVM was given up for TCG, and why.
 pub fn boot(
@@ -141,6 +188,19 @@ pub fn boot(
     scenario: bool,
     timeout: Duration,
     note: &mut dyn FnMut(&str),
+) -> Result<vm::GuestRun, RunError> {
+    let run = boot_quiet(kernel, cases, scenario, timeout)?;
+    if let Some(n) = &run.accel_note {
+        note(n);
+    }
+    Ok(run)
+}
+
+fn boot_quiet(
+    kernel: &PreparedKernel,
+    cases: &[Case],
+    scenario: bool,
+    timeout: Duration,
 ) -> Result<vm::GuestRun, RunError> {
     crate::interrupt::install();
     let dir = vm::work_dir().map_err(vm_err("work directory"))?;
@@ -154,35 +214,58 @@ pub fn boot(
         std::fs::copy(&initrd, &keep)
             .map_err(io_err("copying the initramfs to DMCH_KEEP_INITRD"))?;
     }
-    let run =
-        vm::run(kernel, &initrd, timeout).map_err(vm_err(format!("booting {}", kernel.label)))?;
-    if let Some(n) = &run.accel_note {
-        note(n);
-    }
-    Ok(run)
+    vm::run(kernel, &initrd, timeout).map_err(vm_err(format!("booting {}", kernel.label)))
 }
 
-/// Run `cases` in a guest booting `kernel`.
+/// Run `cases` in `jobs` guests booting `kernel` at once (one vCPU each),
+/// the cases dealt round robin between them.
 pub fn run_vm(
     kernel: &PreparedKernel,
     cases: &[Case],
     timeout: Duration,
+    jobs: usize,
     note: &mut dyn FnMut(&str),
 ) -> Result<KernelRun, RunError> {
-    let run = boot(kernel, cases, false, timeout, note)?;
-    Ok(KernelRun {
-        label: kernel.label.clone(),
-        release: run.kernel_release,
-        backend: format!("vm ({})", run.accel.as_str()),
-        elapsed: run.elapsed,
-        results: run.results,
-        algorithms: Some(
-            run.algorithms
-                .into_iter()
-                .chain(kernel.crypto_templates())
-                .collect(),
-        ),
-    })
+    let started = Instant::now();
+    let shards = split(cases, jobs);
+    let runs = std::thread::scope(|s| {
+        let handles: Vec<_> = shards
+            .iter()
+            .map(|shard| s.spawn(move || boot_quiet(kernel, shard, false, timeout)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(RunError::Plan("a guest thread panicked".into())))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut merged: Option<KernelRun> = None;
+    for run in runs {
+        let run = run?;
+        if let Some(n) = &run.accel_note {
+            note(n);
+        }
+        let m = merged.get_or_insert_with(|| KernelRun {
+            label: kernel.label.clone(),
+            release: run.kernel_release.clone(),
+            backend: format!("vm ({})", run.accel.as_str()),
+            elapsed: Duration::ZERO,
+            results: BTreeMap::new(),
+            algorithms: Some(kernel.crypto_templates().into_iter().collect()),
+        });
+        m.results.extend(run.results);
+        if let Some(a) = &mut m.algorithms {
+            a.extend(run.algorithms);
+        }
+    }
+    let mut m = merged.ok_or_else(|| RunError::Plan("no cases to run".into()))?;
+    if jobs > 1 {
+        m.backend = format!("{}, {} guests", m.backend, shards.len());
+    }
+    m.elapsed = started.elapsed();
+    Ok(m)
 }
 
 /// Prepare (fetch) a kernel, naming it in the error.
@@ -190,14 +273,33 @@ pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, RunError> {
     vm::prepare(source).map_err(vm_err(format!("preparing kernel {source:?}")))
 }
 
-/// Run `cases` where `backend` says: the host, or a guest per source.
-pub fn run(
-    backend: Backend,
-    sources: &[KernelSource],
-    cases: &[Case],
-    timeout: Duration,
-    note: &mut dyn FnMut(&str),
-) -> Result<Vec<KernelRun>, RunError> {
+/// One kernel cases run on: the host's, or a prepared guest kernel.
+pub enum Target {
+    /// The host's device-mapper.
+    Host,
+    /// A guest booting this kernel.
+    Guest(PreparedKernel),
+}
+
+impl Target {
+    /// Run `cases` on this kernel, over `jobs` rigs or guests at once.
+    pub fn run(
+        &self,
+        cases: &[Case],
+        timeout: Duration,
+        jobs: usize,
+        note: &mut dyn FnMut(&str),
+    ) -> Result<KernelRun, RunError> {
+        match self {
+            Target::Host => run_host(cases, jobs),
+            Target::Guest(k) => run_vm(k, cases, timeout, jobs, note),
+        }
+    }
+}
+
+/// The kernels `backend` and `sources` name: the host, or a guest per
+/// source (fetched here).
+pub fn targets(backend: Backend, sources: &[KernelSource]) -> Result<Vec<Target>, RunError> {
     let host = probe::host_dm();
     let backend = match backend {
         Backend::Auto if sources.is_empty() && host.is_ok() => Backend::Host,
@@ -206,7 +308,7 @@ pub fn run(
     };
     if backend == Backend::Host {
         host?;
-        return Ok(vec![run_host(cases)?]);
+        return Ok(vec![Target::Host]);
     }
     if sources.is_empty() {
         return Err(RunError::Plan(format!(
@@ -214,20 +316,29 @@ pub fn run(
             host.err().map(|e| e.0).unwrap_or_default()
         )));
     }
-    let mut runs = Vec::new();
-    for s in sources {
-        let k = prepare(s)?;
-        runs.push(run_vm(&k, cases, timeout, note)?);
-    }
-    Ok(runs)
+    sources
+        .iter()
+        .map(|s| prepare(s).map(Target::Guest))
+        .collect()
+}
+
+/// Run `cases` where `backend` says: the host, or a guest per source.
+pub fn run(
+    backend: Backend,
+    sources: &[KernelSource],
+    cases: &[Case],
+    timeout: Duration,
+    jobs: usize,
+    note: &mut dyn FnMut(&str),
+) -> Result<Vec<KernelRun>, RunError> {
+    targets(backend, sources)?
+        .iter()
+        .map(|t| t.run(cases, timeout, jobs, note))
+        .collect()
 }
 
 /// The test-only fault selected by `DMCH_TEST_FAULT` (with the
 /// `test-fault` feature only; see [`super::Fault`]).
-pub fn fault_from_env() -> super::Fault {
-    #[cfg(feature = "test-fault")]
-    if std::env::var("DMCH_TEST_FAULT").as_deref() == Ok("byteswap-iv") {
-        return super::Fault::ByteswapIv;
-    }
-    super::Fault::None
+pub fn fault_from_env() -> Result<super::Fault, RunError> {
+    super::Fault::from_env().map_err(RunError::Plan)
 }

@@ -38,6 +38,21 @@ impl std::str::FromStr for KernelSource {
     }
 }
 
+impl KernelSource {
+    /// The dmch arguments that name this kernel (for reproduce lines).
+    pub fn to_args(&self) -> String {
+        match self {
+            KernelSource::Debian(v) => format!("--kernel debian:{v}"),
+            KernelSource::Deb(p) => format!("--kernel-deb {}", p.display()),
+            KernelSource::Image { bzimage, modules } => format!(
+                "--kernel-image {} --modules {}",
+                bzimage.display(),
+                modules.display()
+            ),
+        }
+    }
+}
+
 /// A kernel ready to boot.
 #[derive(Clone, Debug)]
 pub struct PreparedKernel {

@@ -173,7 +173,10 @@ fn write_initramfs(
         c.dir(d).map_err(w)?;
     }
     c.char_dev("dev/console", 5, 1).map_err(w)?;
-    let init = std::fs::read(&exe).map_err(io("reading the dmch executable"))?;
+    // The running executable itself, even when a rebuild replaced the file.
+    let init = std::fs::read("/proc/self/exe")
+        .or_else(|_| std::fs::read(&exe))
+        .map_err(io("reading the dmch executable"))?;
     c.file(files::INIT, &init, true).map_err(w)?;
     let mut dirs = HashSet::new();
     for lib in libraries(&exe)? {
@@ -263,7 +266,50 @@ impl Accel {
 }
 
 /// The verdict on KVM for this process: one probe per run, not per kernel.
-static VERDICT: std::sync::Mutex<Option<Accel>> = std::sync::Mutex::new(None);
+/// Guests booted in parallel wait while the first one decides.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KvmVerdict {
+    Undecided,
+    Deciding,
+    Decided(Accel),
+}
+
+static VERDICT: std::sync::Mutex<KvmVerdict> = std::sync::Mutex::new(KvmVerdict::Undecided);
+static DECIDED: std::sync::Condvar = std::sync::Condvar::new();
+
+fn set_verdict(v: KvmVerdict) {
+    *VERDICT.lock().unwrap_or_else(|p| p.into_inner()) = v;
+    DECIDED.notify_all();
+}
+
+/// The accelerator already chosen, or `None` after taking on the decision
+/// (the caller must then decide; [`Deciding`] gives it back if it cannot).
+fn verdict_or_decide() -> Option<Accel> {
+    let mut v = VERDICT.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        match *v {
+            KvmVerdict::Decided(a) => return Some(a),
+            KvmVerdict::Deciding => v = DECIDED.wait(v).unwrap_or_else(|p| p.into_inner()),
+            KvmVerdict::Undecided => {
+                *v = KvmVerdict::Deciding;
+                return None;
+            }
+        }
+    }
+}
+
+/// Held while this thread decides; undecided again if it gives up.
+struct Deciding;
+
+impl Drop for Deciding {
+    fn drop(&mut self) {
+        let mut v = VERDICT.lock().unwrap_or_else(|p| p.into_inner());
+        if *v == KvmVerdict::Deciding {
+            *v = KvmVerdict::Undecided;
+            DECIDED.notify_all();
+        }
+    }
+}
 
 /// How long a KVM guest may take to print the agent's first line before
 /// KVM is declared unusable (`DMCH_KVM_FIRST_LINE_SECS` shortens it for tests).
@@ -312,24 +358,25 @@ pub fn run(
             )));
         }
     };
-    let decided = forced.or(*VERDICT.lock().unwrap_or_else(|p| p.into_inner()));
-    if let Some(accel) = decided {
+    if let Some(accel) = forced {
         return boot(kernel, initramfs, accel, timeout, None).map_err(|e| e.error);
     }
+    if let Some(accel) = verdict_or_decide() {
+        return boot(kernel, initramfs, accel, timeout, None).map_err(|e| e.error);
+    }
+    let _deciding = Deciding;
     let why = match kvm_device_problem() {
         Some(why) => why,
         None => match boot(kernel, initramfs, Accel::Kvm, timeout, Some(kvm_deadline())) {
-            Ok(run) => {
-                *VERDICT.lock().unwrap_or_else(|p| p.into_inner()) = Some(Accel::Kvm);
-                return Ok(run);
-            }
+            // The verdict was given when the agent's first line came.
+            Ok(run) => return Ok(run),
             // The guest ran under KVM: its failure is the guest's, not KVM's.
             Err(e) if e.reached_agent || e.interrupted => return Err(e.error),
             Err(e) => e.reason,
         },
     };
     let note = Some(format!("kvm unusable here ({why}); using tcg"));
-    *VERDICT.lock().unwrap_or_else(|p| p.into_inner()) = Some(Accel::Tcg);
+    set_verdict(KvmVerdict::Decided(Accel::Tcg));
     let mut run = boot(kernel, initramfs, Accel::Tcg, timeout, None).map_err(|e| e.error)?;
     run.accel_note = note;
     Ok(run)
@@ -485,6 +532,15 @@ fn boot_until(
         if stop_at_agent && reached_agent() {
             stopped = Some(String::new());
             break None;
+        }
+        // A KVM guest that reached the agent proves KVM: guests waiting to
+        // boot in parallel may go ahead under it.
+        if accel == Accel::Kvm && !stop_at_agent && first_output.is_some() && reached_agent() {
+            let mut v = VERDICT.lock().unwrap_or_else(|p| p.into_inner());
+            if *v == KvmVerdict::Deciding {
+                *v = KvmVerdict::Decided(Accel::Kvm);
+                DECIDED.notify_all();
+            }
         }
         if crate::interrupt::requested() {
             stopped = Some("interrupted".into());
