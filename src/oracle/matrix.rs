@@ -131,6 +131,30 @@ pub fn cases() -> Vec<Case> {
             b.add(spec, klen, ss, false, 7 * step, 0);
         }
     }
+    // Sectors on both sides of the 2^32 wrap (plain keeps the low 32 bits,
+    // the others carry on) and of the 2^64 wrap.
+    for (spec, klen) in [
+        ("aes-cbc-plain", 16),
+        ("aes-cbc-plain64", 16),
+        ("aes-xts-plain", 32),
+        ("aes-xts-plain64", 32),
+        ("aes-cbc-plain64be", 16),
+        ("aes-cbc-essiv:sha256", 16),
+        ("aes-lrw-benbi", 32),
+        ("aes-cbc-eboiv", 16),
+        ("aes-cbc-lmk", 16),
+        ("aes-cbc-tcw", 48),
+        ("aes-cbc-elephant", 32),
+        ("xchacha12,aes-adiantum-plain64", 32),
+    ] {
+        b.add(spec, klen, 512, false, (1 << 32) - 2, 0);
+        b.add(spec, klen, 512, false, u64::MAX - 1, 0);
+    }
+    for ss in [2048u32, 4096] {
+        let step = u64::from(ss / 512);
+        b.add("aes-xts-plain64", 64, ss, false, WRAP, 3 * step);
+        b.add("aes-cbc-plain", 32, ss, false, WRAP, 3 * step);
+    }
     // Key counts.
     for (spec, klen) in [
         ("aes:2-cbc-plain64", 32),

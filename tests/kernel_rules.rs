@@ -1,0 +1,212 @@
+//! Protects each rule of the kernel the reference follows: every test
+//! replays the known vectors that exercise one rule (kernel-produced and
+//! published ones) and, with the `test-fault` feature, proves that a
+//! reference with that one rule broken fails them. A rule whose vectors
+//! could not tell a wrong engine from the right one would fail here.
+
+use dmcrypt_harness::engine::{Geometry, SectorCrypt};
+use dmcrypt_harness::fault::Fault;
+use dmcrypt_harness::spec::CipherSpec;
+use dmcrypt_harness::vectors::{self, Expected, Kind, Vector};
+
+/// A sector vector with its parsed spec and geometry.
+struct Sv {
+    v: Vector,
+    spec: CipherSpec,
+    g: Geometry,
+    start: u64,
+}
+
+impl Sv {
+    /// The first IV sector and the one past the last, in 512-byte units
+    /// (before any iv_large_sectors shift).
+    fn cc_range(&self) -> (u128, u128) {
+        let first = u128::from(self.start) + u128::from(self.g.iv_offset);
+        (
+            first,
+            first + (self.v.plaintext.bytes().len() / 512) as u128,
+        )
+    }
+
+    /// Whether an engine with `fault` reproduces the vector.
+    fn agrees(&self, fault: Fault) -> bool {
+        let Ok(e) = SectorCrypt::new_with_fault(&self.spec, &self.v.key, self.g, fault) else {
+            return false;
+        };
+        let mut d = self.v.plaintext.bytes();
+        if e.encrypt(self.start, &mut d).is_err() {
+            return false;
+        }
+        match &self.v.expected {
+            Expected::Hex(h) => d == *h,
+            Expected::Sha256(h) => dmcrypt_harness::hash::sha256(&d) == *h,
+        }
+    }
+}
+
+fn sector_vectors() -> Vec<Sv> {
+    let mut out = Vec::new();
+    for (name, text) in vectors::builtin() {
+        for v in vectors::parse(name, text).unwrap().vectors {
+            if let Kind::Sector {
+                spec,
+                iv_offset,
+                sector_size,
+                iv_large_sectors,
+                start_sector,
+            } = &v.kind
+            {
+                let Ok(s) = CipherSpec::parse(spec) else {
+                    continue;
+                };
+                let g = Geometry {
+                    sector_size: *sector_size,
+                    iv_offset: *iv_offset,
+                    iv_large_sectors: *iv_large_sectors,
+                };
+                let start = *start_sector;
+                out.push(Sv {
+                    v,
+                    spec: s,
+                    g,
+                    start,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The rule holds on every vector `exercises` picks, and a reference with
+/// `broken` fails at least one of them.
+fn rule(name: &str, exercises: impl Fn(&Sv) -> bool, broken: Fault) {
+    let all = sector_vectors();
+    let picked: Vec<&Sv> = all.iter().filter(|s| exercises(s)).collect();
+    assert!(
+        picked.len() >= 2,
+        "{name}: only {} vectors exercise it",
+        picked.len()
+    );
+    assert!(
+        picked.iter().any(|s| s.v.source.starts_with("Linux")),
+        "{name}: no kernel-produced vector exercises it"
+    );
+    for s in &picked {
+        assert!(s.agrees(Fault::None), "{name}: {} fails", s.v.id);
+    }
+    if cfg!(feature = "test-fault") {
+        let caught = picked.iter().filter(|s| !s.agrees(broken)).count();
+        assert!(
+            caught > 0,
+            "{name}: a reference with {} passes all {} vectors",
+            broken.name(),
+            picked.len()
+        );
+        println!(
+            "{name}: {} vectors, {caught} fail with {}",
+            picked.len(),
+            broken.name()
+        );
+    } else {
+        println!(
+            "{name}: {} vectors pass; SKIPPED the broken-reference half: needs --features test-fault",
+            picked.len()
+        );
+    }
+}
+
+fn iv_mode(s: &Sv) -> Option<&str> {
+    s.spec.effective_ivmode()
+}
+
+/// `plain` is the cryptoloop IV: the low 32 bits of the sector, so it wraps
+/// at 2^32 (cryptsetup's vectors and the kernel's near the wrap).
+#[test]
+fn plain_keeps_only_the_low_32_bits_of_the_sector() {
+    rule(
+        "plain keeps the low 32 bits",
+        |s| iv_mode(s) == Some("plain") && s.cc_range().1 > 1 << 32,
+        Fault::PlainNotCut,
+    );
+}
+
+/// plain64 is the sector as a little-endian 64-bit number, above 2^32 too.
+#[test]
+fn plain64_is_the_little_endian_sector_above_2_32() {
+    rule(
+        "plain64 above 2^32",
+        |s| iv_mode(s) == Some("plain64") && s.cc_range().1 > 1 << 32,
+        Fault::ByteswapIvAbove4g,
+    );
+}
+
+/// Since 5.4 each key instance's ESSIV salt is the hash of that instance's
+/// own key.
+#[test]
+fn essiv_salts_each_key_instance_with_its_own_key() {
+    rule(
+        "essiv salt per instance",
+        |s| iv_mode(s) == Some("essiv") && s.spec.keycount > 1,
+        Fault::EssivOtherSalt,
+    );
+}
+
+/// With iv_large_sectors only the IV sector is shifted; the key instance
+/// is still chosen by the 512-byte sector.
+#[test]
+fn iv_large_sectors_never_changes_the_key_instance() {
+    rule(
+        "iv_large_sectors keeps the instance",
+        |s| s.g.iv_large_sectors && s.g.sector_size > 512 && s.spec.keycount > 1,
+        Fault::LargeSectorsPickInstance,
+    );
+}
+
+/// iv_large_sectors applies with several keys as with one.
+#[test]
+fn iv_large_sectors_holds_with_several_keys() {
+    rule(
+        "iv_large_sectors with keycount > 1",
+        |s| s.g.iv_large_sectors && s.g.sector_size > 512 && s.spec.keycount > 1,
+        Fault::LargeSectorsIgnoredWithKeys,
+    );
+}
+
+/// tcw's whitening words each pass through the kernel's crc32 (seed 0, no
+/// final inversion) before they are folded and XORed over the sector.
+#[test]
+fn tcw_whitening_goes_through_crc32() {
+    rule(
+        "tcw whitening through crc32",
+        |s| iv_mode(s) == Some("tcw"),
+        Fault::TcwNoCrc,
+    );
+}
+
+/// elephant writes run diffuser A, then B (reads B's inverse, then A's).
+#[test]
+fn elephant_runs_diffuser_a_before_b() {
+    rule(
+        "elephant diffuser order",
+        |s| iv_mode(s) == Some("elephant"),
+        Fault::ElephantSwappedDiffusers,
+    );
+}
+
+/// lmk v3 accepts key parts under 16 bytes and pads its 16-byte seed with
+/// the zeros behind the key (what the kernel's copy reads).
+#[test]
+fn lmk_short_key_parts_give_a_zero_padded_seed() {
+    rule(
+        "lmk short key parts",
+        |s| {
+            iv_mode(s) == Some("lmk")
+                && s.spec.keycount > 1
+                && s.v.key.bytes().is_ok_and(|k| {
+                    let kc = s.spec.keycount as usize;
+                    !k.len().is_multiple_of(kc) && k.len() / (kc + 1) < 16
+                })
+        },
+        Fault::LmkShortPartsRefused,
+    );
+}
