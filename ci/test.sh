@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ci/ensure-toolchain.sh
+. ci/ensure-luks-tools.sh
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy (default features, then with the test-only fault hook)"

@@ -234,3 +234,59 @@ pub fn derive(
         }
     }
 }
+
+/// How a LUKS passphrase arrives (cryptsetup's rules; nothing is hashed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Material {
+    /// A key file (`--key-file FILE|-`): every byte, up to the limit.
+    KeyFile,
+    /// A passphrase piped on standard input: up to the first newline.
+    Passphrase,
+}
+
+/// Read a LUKS passphrase or key file from `input` by cryptsetup's rules:
+/// `limits.offset` bytes skipped, at most `limits.size` bytes (a key file
+/// over 8 MiB without a size is refused), a piped passphrase cut at its
+/// first newline.
+pub fn read_material(
+    kind: Material,
+    input: &mut dyn Read,
+    limits: Limits,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let io = |e: std::io::Error| Error::Key(format!("reading the passphrase: {e}"));
+    std::io::copy(&mut input.take(limits.offset), &mut std::io::sink()).map_err(io)?;
+    let cap = if limits.size > 0 {
+        limits.size
+    } else {
+        KEYFILE_MAX
+    };
+    let mut data = Zeroizing::new(Vec::new());
+    match kind {
+        Material::KeyFile => {
+            input
+                .take(cap as u64 + 1)
+                .read_to_end(&mut data)
+                .map_err(io)?;
+            if data.len() > cap {
+                if limits.size > 0 {
+                    data.truncate(cap);
+                } else {
+                    return Err(Error::Key(format!(
+                        "the key file is over {} MiB, cryptsetup's limit (give --keyfile-size)",
+                        KEYFILE_MAX >> 20
+                    )));
+                }
+            }
+        }
+        Material::Passphrase => {
+            let mut byte = [0u8; 1];
+            while data.len() < cap {
+                if input.read(&mut byte).map_err(io)? == 0 || byte[0] == b'\n' {
+                    break;
+                }
+                data.push(byte[0]);
+            }
+        }
+    }
+    Ok(data)
+}

@@ -330,13 +330,31 @@ pub fn check_new_name(ctl: Option<&Control>, name: &str) -> Result<()> {
 /// Map the device of `table` (made by [`plan`], so checked by the
 /// reference) as /dev/mapper/`name`; a regular file goes through a loop
 /// device, which the table then names.
-pub fn create(ctl: &Control, name: &str, mut table: Table, read_only: bool) -> Result<Mapping> {
+pub fn create(ctl: &Control, name: &str, table: Table, read_only: bool) -> Result<Mapping> {
+    create_with_uuid(ctl, name, None, table, read_only)
+}
+
+/// As [`create`], the mapping given a device-mapper UUID (LUKS volumes:
+/// `CRYPT-LUKS2-<uuid without dashes>-<name>`, as cryptsetup names them).
+pub fn create_with_uuid(
+    ctl: &Control,
+    name: &str,
+    uuid: Option<&str>,
+    mut table: Table,
+    read_only: bool,
+) -> Result<Mapping> {
     check_new_name(Some(ctl), name)?;
     let b = backing(&table.params.device, read_only)?;
     table.params.device = b.path.clone();
     let text = Zeroizing::new(table.params.to_string());
-    let made = activate::activate(ctl, name, table.len, "crypt", &text, read_only)
-        .map_err(SetupError::from);
+    let t = crate::sys::dm::Target {
+        start: 0,
+        len: table.len,
+        kind: "crypt",
+        params: &text,
+    };
+    let made =
+        activate::activate_table_uuid(ctl, name, uuid, &[t], read_only).map_err(SetupError::from);
     match made {
         Ok(m) => {
             dm::make_node(&m);
@@ -430,6 +448,10 @@ pub struct Status {
     pub read_only: bool,
     /// Flags in the kernel's status order (sector_size shown apart).
     pub flags: Vec<String>,
+    /// What the mapping is, from its device-mapper UUID: PLAIN, LUKS1, LUKS2.
+    pub kind: String,
+    /// The volume UUID (LUKS), from the device-mapper UUID.
+    pub volume_uuid: Option<String>,
 }
 
 /// A live mapping as `status` shows it, never with its key.
@@ -439,7 +461,35 @@ pub fn status(ctl: &Control, name: &str) -> Result<Status> {
     let loop_file = Path::new("/sys/class/block")
         .join(Path::new(&p.device).file_name().unwrap_or_default())
         .join("loop/backing_file");
+    let dm_uuid = ctl
+        .info(name)
+        .map_err(io(format!("looking up {name}")))?
+        .map(|i| i.uuid)
+        .unwrap_or_default();
+    let (kind, volume_uuid) = match dm_uuid.strip_prefix("CRYPT-") {
+        Some(rest) => match rest.split_once('-') {
+            Some((k, u)) if k.starts_with("LUKS") => {
+                let hexid: String = u.chars().take(32).collect();
+                let v = (hexid.len() == 32).then(|| {
+                    format!(
+                        "{}-{}-{}-{}-{}",
+                        &hexid[..8],
+                        &hexid[8..12],
+                        &hexid[12..16],
+                        &hexid[16..20],
+                        &hexid[20..]
+                    )
+                });
+                (k.to_string(), v)
+            }
+            Some((k, _)) => (k.to_string(), None),
+            None => (rest.to_string(), None),
+        },
+        None => ("PLAIN".to_string(), None),
+    };
     Ok(Status {
+        kind,
+        volume_uuid,
         cipher: p.cipher.text.clone(),
         key_bits: p.key.size() * 8,
         device: p.device.clone(),

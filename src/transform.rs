@@ -179,6 +179,50 @@ fn positioned(
     start_sector: u64,
     dir: Direction,
 ) -> Result<()> {
+    region(engine, (input, 0), len, (out, 0), start_sector, dir)
+}
+
+/// Transform `len` bytes of `input` from byte `in_at` into `out` at byte
+/// `out_at` (a volume's data behind its header), pieces on every core of
+/// `pool`; the first byte is target sector `start_sector`.
+#[allow(clippy::too_many_arguments)]
+pub fn transform_region(
+    engine: &SectorCrypt,
+    input: &File,
+    in_at: u64,
+    len: u64,
+    out: &File,
+    out_at: u64,
+    start_sector: u64,
+    dir: Direction,
+    pool: &rayon::ThreadPool,
+) -> Result<()> {
+    let ss = u64::from(engine.geometry().sector_size);
+    if !len.is_multiple_of(ss) {
+        return Err(TransformError::Input(format!(
+            "{len} bytes are not a whole number of {ss}-byte sectors"
+        )));
+    }
+    pool.install(|| {
+        region(
+            engine,
+            (input, in_at),
+            len,
+            (out, out_at),
+            start_sector,
+            dir,
+        )
+    })
+}
+
+fn region(
+    engine: &SectorCrypt,
+    (input, in_at): (&File, u64),
+    len: u64,
+    (out, out_at): (&File, u64),
+    start_sector: u64,
+    dir: Direction,
+) -> Result<()> {
     // Large enough that each task streams, small enough to spread 1 GiB
     // over many tasks; a multiple of every sector size.
     const PIECE: u64 = 4 << 20;
@@ -187,13 +231,16 @@ fn positioned(
         |buf, i| -> Result<()> {
             let off = i * PIECE;
             let buf = &mut buf[..(len - off).min(PIECE) as usize];
-            input.read_exact_at(buf, off).map_err(io_err(format!(
-                "reading input at byte {off} (did it shrink?)"
-            )))?;
+            input
+                .read_exact_at(buf, in_at + off)
+                .map_err(io_err(format!(
+                    "reading input at byte {} (did it shrink?)",
+                    in_at + off
+                )))?;
             stop_if_asked()?;
             let sector = start_sector.wrapping_add(off / 512);
             engine.crypt(sector, buf, dir)?;
-            out.write_all_at(buf, off)
+            out.write_all_at(buf, out_at + off)
                 .map_err(io_err("writing output"))?;
             Ok(())
         },

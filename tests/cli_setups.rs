@@ -171,7 +171,14 @@ fn bad_setup_input_gets_one_error_line() {
             vec!["create", "--dry-run", "x", v, "extra"],
             "unexpected argument",
         ),
-        (vec!["open", "--type", "luks2", v, "x"], "only plain"),
+        (
+            vec!["open", "--type", "tcrypt", v, "x"],
+            "plain, luks, luks1 or luks2",
+        ),
+        (
+            vec!["open", "--type", "luks2", "--dry-run", v, "x"],
+            "not a LUKS volume",
+        ),
         (vec!["create", "--dry-run", "x", v, "-b"], "needs a value"),
         (
             vec!["create", "--dry-run", "x", v, "-b", "ten"],

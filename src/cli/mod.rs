@@ -8,6 +8,8 @@ mod dmsetup;
 mod doctor;
 mod fuzz;
 mod kernel;
+mod luks;
+mod luks_keys;
 mod offline;
 mod setup;
 mod setup_opts;
@@ -57,6 +59,10 @@ enum Command {
     /// The real kernel as oracle.
     #[command(subcommand)]
     Kernel(KernelCommand),
+    /// LUKS1 and LUKS2 volumes offline: dump, decrypt, encrypt, format,
+    /// add-key, remove-key, change-key, kill-slot.
+    #[command(subcommand)]
+    Luks(luks::LuksCommand),
     /// Known-answer vectors.
     #[command(subcommand)]
     Vectors(VectorsCommand),
@@ -90,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Dmsetup(c) => dmsetup::run(c),
+        Command::Luks(c) => luks::run(c),
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
         Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
         Command::Kernel(KernelCommand::Fuzz(a)) => fuzz::run(a),

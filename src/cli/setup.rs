@@ -106,10 +106,56 @@ fn create(o: &SetupOpts, name: &str, device: &str) -> Result<()> {
     Ok(())
 }
 
+/// `open --type luks|luks1|luks2 DEVICE NAME`: the table cryptsetup loads
+/// for the volume (cipher, volume key, iv_tweak as iv_offset, data offset,
+/// sector size, persistent flags), under cryptsetup's device-mapper UUID.
+fn luks_open(o: &SetupOpts, kind: &str, device: &str, name: &str) -> Result<()> {
+    let ctl = if o.dry_run {
+        None
+    } else {
+        Some(host_control()?)
+    };
+    plain::check_new_name(ctl.as_ref(), name)?;
+    let image = dmcrypt_harness::luks::Image::open(std::path::Path::new(device), false)?;
+    let v = image.header.version();
+    match (kind, v) {
+        ("luks1", 2) | ("luks2", 1) => bail!("{device} is LUKS{v}, not {kind}"),
+        _ => {}
+    }
+    let limits = dmcrypt_harness::keyderive::Limits {
+        offset: o.keyfile_offset,
+        size: o.keyfile_size,
+    };
+    let pass = super::luks_keys::from(
+        o.key_file.as_deref(),
+        limits,
+        &format!("Enter passphrase for {device}: "),
+        false,
+    )?;
+    let (_, vk) = image.unlock(&pass, o.key_slot, 4 << 20)?;
+    let seg = image.segment()?;
+    let params = image.table_params(&vk, device)?;
+    let table = dmcrypt_harness::table::Table::new(0, seg.size / 512, params)?;
+    let uuid = format!(
+        "CRYPT-LUKS{v}-{}-{name}",
+        image.header.uuid().replace('-', "")
+    );
+    match ctl {
+        None => println!("{}", table.redacted()),
+        Some(ctl) => {
+            plain::create_with_uuid(&ctl, name, Some(&uuid), table, o.readonly)?;
+        }
+    }
+    Ok(())
+}
+
 fn status(name: &str) -> Result<()> {
     let s = plain::status(&host_control()?, name)?;
     println!("/dev/mapper/{name} is active.");
-    println!("  type:        PLAIN");
+    println!("  type:        {}", s.kind);
+    if let Some(u) = &s.volume_uuid {
+        println!("  uuid:        {u}");
+    }
     println!("  cipher:      {}", s.cipher);
     println!("  keysize:     {} bits", s.key_bits);
     println!("  device:      {}", s.device);
@@ -135,14 +181,12 @@ fn status(name: &str) -> Result<()> {
 pub fn run(cmd: SetupCommand) -> Result<ExitCode> {
     match cmd {
         SetupCommand::Create { o, name, device } => create(&o, &name, &device)?,
-        SetupCommand::Open { o, device, name } => {
-            match o.kind.as_deref() {
-                Some("plain") => {}
-                Some(t) => bail!("open --type {t}: only plain mappings are supported"),
-                None => bail!("open needs --type plain"),
-            }
-            create(&o, &name, &device)?
-        }
+        SetupCommand::Open { o, device, name } => match o.kind.as_deref() {
+            Some("plain") => create(&o, &name, &device)?,
+            Some(t @ ("luks" | "luks1" | "luks2")) => luks_open(&o, t, &device, &name)?,
+            Some(t) => bail!("open --type {t}: plain, luks, luks1 or luks2"),
+            None => bail!("open needs --type plain|luks|luks1|luks2"),
+        },
         SetupCommand::Remove { name, .. } | SetupCommand::Close { name, .. } => {
             plain::remove(&host_control()?, &name)?
         }

@@ -24,8 +24,9 @@ pub struct SetupOpts {
     #[arg(short = 'y', long = "verify-passphrase")]
     verify: bool,
     /// Key file, used raw (- reads stdin, hashed); /dev/urandom for swap.
+    /// For LUKS: the passphrase file, every byte of it.
     #[arg(short = 'd', long = "key-file", value_name = "FILE|-")]
-    key_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     /// Key size in bits (default 256).
     #[arg(short = 's', long = "key-size", value_name = "BITS")]
     key_bits: Option<usize>,
@@ -40,7 +41,7 @@ pub struct SetupOpts {
     skip: u64,
     /// Map read-only.
     #[arg(short = 'r', long)]
-    readonly: bool,
+    pub readonly: bool,
     /// Encryption sector size in bytes (512..4096).
     #[arg(long, value_name = "BYTES")]
     sector_size: Option<u32>,
@@ -61,19 +62,22 @@ pub struct SetupOpts {
     high_priority: bool,
     /// Read at most this many bytes of key material (0: no limit).
     #[arg(short = 'l', long, value_name = "BYTES", default_value_t = 0)]
-    keyfile_size: usize,
+    pub keyfile_size: usize,
     /// Skip this many bytes of key material first.
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
-    keyfile_offset: u64,
+    pub keyfile_offset: u64,
     /// The seed's defaults: aes (= aes-cbc-plain), ripemd160.
     #[arg(long)]
     legacy: bool,
     /// Print the table (key hidden) and touch nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Mapping type for open (plain only).
+    /// Mapping type for open: plain, luks (either version), luks1, luks2.
     #[arg(short = 'M', long = "type", value_name = "TYPE")]
     pub kind: Option<String>,
+    /// open --type luks: try only this key slot.
+    #[arg(short = 'S', long = "key-slot", value_name = "N")]
+    pub key_slot: Option<u32>,
     /// Print help (-h is the hash here).
     #[arg(short = '?', long = "help", action = ArgAction::Help)]
     help: Option<bool>,
@@ -140,7 +144,7 @@ impl SetupOpts {
 
 /// Read a passphrase from the terminal without echo.
 #[allow(unsafe_code)] // termios calls
-fn read_passphrase(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
+pub(super) fn read_passphrase(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     // SAFETY: termios calls on fd 0 with a zeroed struct, restored below.

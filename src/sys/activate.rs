@@ -53,11 +53,24 @@ pub fn activate_table(
     targets: &[dm::Target<'_>],
     read_only: bool,
 ) -> Result<Mapping, ActivateError> {
+    activate_table_uuid(ctl, name, None, targets, read_only)
+}
+
+/// As [`activate_table`], the device given a device-mapper UUID.
+pub fn activate_table_uuid(
+    ctl: &Control,
+    name: &str,
+    uuid: Option<&str>,
+    targets: &[dm::Target<'_>],
+    read_only: bool,
+) -> Result<Mapping, ActivateError> {
     dm::check_name(name).map_err(ActivateError::Name)?;
-    let m = ctl.create(name).map_err(|source| ActivateError::Create {
-        name: name.to_string(),
-        source,
-    })?;
+    let m = ctl
+        .create_with_uuid(name, uuid)
+        .map_err(|source| ActivateError::Create {
+            name: name.to_string(),
+            source,
+        })?;
     if let Err(e) = ctl
         .load_targets(&m, targets, read_only)
         .and_then(|_| ctl.resume(&m))

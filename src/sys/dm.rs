@@ -286,9 +286,24 @@ impl Control {
 
     /// Create an empty mapping called `name` (checked by [`check_name`]).
     pub fn create(&self, name: &str) -> io::Result<Mapping> {
+        self.create_with_uuid(name, None)
+    }
+
+    /// As [`Control::create`], with a device-mapper UUID (cryptsetup's
+    /// `CRYPT-LUKS2-<uuid>-<name>` tells tools what the mapping is).
+    pub fn create_with_uuid(&self, name: &str, uuid: Option<&str>) -> io::Result<Mapping> {
         check_name(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut buf = vec![0u8; DM_IOCTL_SIZE];
         header(&mut buf, name, 0);
+        if let Some(u) = uuid {
+            if u.len() >= DM_UUID_LEN || u.contains('\0') {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("device-mapper UUID of {} bytes is too long", u.len()),
+                ));
+            }
+            put(&mut buf, at::UUID, u.as_bytes());
+        }
         self.ioctl(DM_DEV_CREATE, &mut buf)?;
         Ok(Mapping::new(name, get_u64(&buf, at::DEV)))
     }

@@ -205,6 +205,50 @@ fn run_passphrase(
     }
 }
 
+fn run_kdf(v: &Vector, kind: &Kind) -> Result<(), String> {
+    let Kind::Kdf {
+        kdf,
+        salt,
+        iterations,
+        memory,
+        lanes,
+        secret,
+        associated,
+    } = kind
+    else {
+        unreachable!()
+    };
+    let Expected::Hex(want) = &v.expected else {
+        return Err("a kdf vector gives its output in hex".into());
+    };
+    let mut out = vec![0u8; want.len()];
+    let password = v.plaintext.bytes();
+    match kdf.strip_prefix("pbkdf2-") {
+        Some(h) => crate::luks::kdf::hash(h)?.pbkdf2(&password, salt, *iterations, &mut out),
+        None => {
+            let id = match kdf.as_str() {
+                "argon2id" => true,
+                "argon2i" => false,
+                other => {
+                    return Err(format!(
+                        "kdf '{other}' is not pbkdf2-<hash>, argon2i or argon2id"
+                    ));
+                }
+            };
+            crate::luks::kdf::argon2(
+                id,
+                (*iterations, *memory, *lanes),
+                &password,
+                salt,
+                secret,
+                associated,
+                &mut out,
+            )?
+        }
+    }
+    compare("derived key", &out, &v.expected)
+}
+
 fn both_ways(
     v: &Vector,
     mut f: impl FnMut(&mut [u8], bool) -> Result<(), String>,
@@ -263,6 +307,7 @@ pub fn run_vector(v: &Vector) -> CaseOutcome {
             *keyfile_offset,
             *must_fail,
         ),
+        k @ Kind::Kdf { .. } => run_kdf(v, k),
     };
     match r {
         Ok(()) => CaseOutcome::Pass,

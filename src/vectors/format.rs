@@ -74,6 +74,24 @@ pub enum Kind {
         /// The derivation must fail.
         must_fail: bool,
     },
+    /// A key derivation function as LUKS key slots use it: `plaintext` is
+    /// the password, `expected` the derived bytes.
+    Kdf {
+        /// `pbkdf2-<hash>`, `argon2i` or `argon2id`.
+        kdf: String,
+        /// The salt.
+        salt: Vec<u8>,
+        /// PBKDF2 iterations or Argon2 passes.
+        iterations: u32,
+        /// Argon2 memory (KiB).
+        memory: u32,
+        /// Argon2 lanes.
+        lanes: u32,
+        /// Argon2 secret (RFC 9106's K).
+        secret: Vec<u8>,
+        /// Argon2 associated data (RFC 9106's X).
+        associated: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +124,7 @@ impl Vector {
             Kind::Sector { spec, .. } => spec,
             Kind::Cipher { algorithm, .. } => algorithm,
             Kind::Passphrase { hash, .. } => hash,
+            Kind::Kdf { kdf, .. } => kdf,
         }
     }
 }
@@ -239,9 +258,18 @@ fn vector(id: &str, fields: &[(String, String, usize)]) -> std::result::Result<V
             "expected-key",
             "expect",
         ],
+        "kdf" => &[
+            "kdf",
+            "salt",
+            "iterations",
+            "memory",
+            "lanes",
+            "secret",
+            "associated",
+        ],
         other => {
             return Err(format!(
-                "kind '{other}' is not sector, cipher or passphrase"
+                "kind '{other}' is not sector, cipher, passphrase or kdf"
             ));
         }
     };
@@ -291,6 +319,46 @@ fn vector(id: &str, fields: &[(String, String, usize)]) -> std::result::Result<V
             plaintext: data("input", need("input")?)?,
             plaintext_sha256: None,
             expected,
+        });
+    }
+    if need("kind")? == "kdf" {
+        let bytes = |k: &str| get(k).map_or(Ok(Vec::new()), |v| hex_bytes(k, v));
+        let small = |k: &str, d: u64| -> std::result::Result<u32, String> {
+            u32::try_from(num(k, Some(d))?).map_err(|_| format!("{k}: over 32 bits"))
+        };
+        let (iterations, memory, lanes) = (
+            small("iterations", 1)?,
+            small("memory", 0)?,
+            small("lanes", 1)?,
+        );
+        // A vector runs in memory and time: bounded before anything is taken.
+        if iterations > 10_000_000 || memory > 65536 || lanes > 16 {
+            return Err(format!(
+                "vector '{id}' asks for {iterations} iterations, {memory} KiB, {lanes} lanes; a kdf vector may take at most 10000000, 65536 KiB, 16"
+            ));
+        }
+        let ciphertext = need("ciphertext")?;
+        if ciphertext.len() > 2048 {
+            return Err(format!("vector '{id}': a kdf output of at most 1024 bytes"));
+        }
+        return Ok(Vector {
+            id: id.to_string(),
+            line: 0,
+            source: need("source")?.to_string(),
+            produced: need("produced")?.to_string(),
+            kind: Kind::Kdf {
+                kdf: need("kdf")?.to_string(),
+                salt: bytes("salt")?,
+                iterations,
+                memory,
+                lanes,
+                secret: bytes("secret")?,
+                associated: bytes("associated")?,
+            },
+            key: Key::from_bytes(&[]),
+            plaintext: data("plaintext", need("plaintext")?)?,
+            plaintext_sha256: None,
+            expected: Expected::Hex(hex_bytes("ciphertext", ciphertext)?),
         });
     }
     let kind = if need("kind")? == "sector" {
