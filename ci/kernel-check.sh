@@ -17,8 +17,15 @@ echo "== kernel check: debian 5.10, 6.1, 6.12 in QEMU ($jobs guests at once)"
 $dmch kernel check --backend vm --kernel debian:5.10 --kernel debian:6.1 --kernel debian:6.12 \
     --jobs "$jobs" --junit target/kernel/junit.xml
 
-echo "== real setups (create/remove/reload/resize/status, swap, failure paths) in QEMU"
-$dmch kernel setups --kernel debian:6.1 --kernel debian:6.12
+echo "== real setups (plain, dmsetup-style, LUKS from cryptsetup and from dmch) in QEMU"
+luks_dir=target/kernel/luks-images
+if command -v cryptsetup >/dev/null 2>&1; then
+    bash ci/luks-images.sh "$luks_dir" >/dev/null
+else
+    echo "SKIPPED cryptsetup-made LUKS images: cryptsetup is not installed" >&2
+    mkdir -p "$luks_dir"
+fi
+$dmch kernel setups --kernel debian:6.1 --kernel debian:6.12 --luks-images "$luks_dir"
 
 echo "== kernel fuzz: seed 1, 2000 generated cases (sequences, tables to refuse) on 6.1 and 6.12"
 $dmch kernel fuzz --backend vm --kernel debian:6.1 --kernel debian:6.12 --seed 1 --cases 2000 \

@@ -18,6 +18,9 @@ pub mod files {
     pub const CASES: &str = "cases";
     /// Present when the agent should also run the real-setup scenario.
     pub const SCENARIO: &str = "scenario";
+    /// LUKS images made on the host (by cryptsetup), `NAME.img` with its
+    /// passphrase in `NAME.pass`, for the LUKS scenario.
+    pub const LUKS_DIR: &str = "luks";
 
     /// The name of the `i`-th module in load order.
     pub fn module(i: usize) -> String {

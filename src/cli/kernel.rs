@@ -105,6 +105,10 @@ pub struct GenerateArgs {
 pub struct ScenarioArgs {
     #[command(flatten)]
     sources: KernelSources,
+    /// LUKS images made elsewhere (by cryptsetup): NAME.img with its
+    /// passphrase in NAME.pass; the kernel opens each in the guest.
+    #[arg(long, value_name = "DIR")]
+    luks_images: Option<PathBuf>,
     #[arg(long, value_name = "S", default_value_t = 600)]
     timeout: u64,
 }
@@ -292,10 +296,21 @@ pub fn setups(a: ScenarioArgs) -> Result<ExitCode> {
             "name a guest kernel: --kernel debian:6.12, --kernel-deb FILE or --kernel-image BZIMAGE --modules DIR"
         );
     }
+    let extra = match &a.luks_images {
+        Some(d) => luks_images(d)?,
+        None => Vec::new(),
+    };
     let mut failed = false;
     for s in &sources {
         let k = run::prepare(s)?;
-        let r = run::boot(&k, &[], true, Duration::from_secs(a.timeout), &mut note)?;
+        let r = run::boot(
+            &k,
+            &[],
+            true,
+            &extra,
+            Duration::from_secs(a.timeout),
+            &mut note,
+        )?;
         println!(
             "setups on kernel {} [{}], {:.1} s",
             r.kernel_release,
@@ -322,6 +337,36 @@ pub fn setups(a: ScenarioArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The *.img and *.pass files of `dir`, for the guest's `luks/`: at most
+/// 256 MiB in all (they travel in the initramfs).
+fn luks_images(dir: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    let rd = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if !(name.ends_with(".img") || name.ends_with(".pass")) || !p.is_file() {
+            continue;
+        }
+        total += std::fs::metadata(&p)?.len();
+        if total > 256 << 20 {
+            bail!(
+                "{}: over 256 MiB of images; they travel in the guest's initramfs",
+                dir.display()
+            );
+        }
+        let data = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        out.push((format!("{}/{name}", dmcrypt_harness::guest::LUKS_DIR), data));
+    }
+    Ok(out)
 }
 
 pub fn generate(a: GenerateArgs) -> Result<ExitCode> {

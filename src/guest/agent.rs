@@ -100,6 +100,7 @@ pub fn run_as_init() -> ! {
     Line::Algorithms(names.iter().map(|n| n.to_string()).collect()).print();
     if root.join(files::SCENARIO).exists() {
         super::scenario::run();
+        super::luks_scenario::run(&root.join(files::LUKS_DIR));
     }
     let cases: Vec<Case> = std::fs::read_to_string(root.join(files::CASES))
         .unwrap_or_default()

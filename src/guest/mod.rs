@@ -1,6 +1,10 @@
 //! Code that runs only inside a guest: the agent (dmch as PID 1) and the
-//! real-setup scenario it can run. It talks to the host only through
+//! real-setup scenarios it can run (plain and dmsetup-style, LUKS). It talks to the host only through
 //! `protocol`.
 
 pub mod agent;
+mod luks_scenario;
 mod scenario;
+
+/// Where the guest finds LUKS images shipped by the host.
+pub const LUKS_DIR: &str = crate::protocol::files::LUKS_DIR;

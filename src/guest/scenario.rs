@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 const VOL: &str = "/tmp/vol.img";
 const VOL_SECTORS: u64 = 8192;
 
-fn dmch(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+pub(super) fn dmch(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/init".into());
     let mut child = match Command::new(exe)
         .args(args)
@@ -34,7 +34,7 @@ fn dmch(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
     )
 }
 
-fn check(name: &str, ok: bool, detail: &str) -> bool {
+pub(super) fn check(name: &str, ok: bool, detail: &str) -> bool {
     Line::Check {
         name: name.into(),
         passed: ok,
@@ -45,7 +45,7 @@ fn check(name: &str, ok: bool, detail: &str) -> bool {
 }
 
 /// Mappings and loop devices currently alive.
-fn leftovers() -> (usize, usize) {
+pub(super) fn leftovers() -> (usize, usize) {
     let mut dm = 0;
     let mut lo = 0;
     if let Ok(rd) = std::fs::read_dir("/sys/block") {
@@ -62,24 +62,24 @@ fn leftovers() -> (usize, usize) {
     (dm, lo)
 }
 
-fn pattern(n: usize, salt: u8) -> Vec<u8> {
+pub(super) fn pattern(n: usize, salt: u8) -> Vec<u8> {
     (0..n).map(|i| (i as u8).wrapping_mul(29) ^ salt).collect()
 }
 
-fn write_dev(path: &str, data: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_dev(path: &str, data: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
     f.write_all(data)?;
     f.sync_all()
 }
 
-fn read_dev(path: &str, n: usize) -> std::io::Result<Vec<u8>> {
+pub(super) fn read_dev(path: &str, n: usize) -> std::io::Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;
     let mut b = vec![0u8; n];
     f.read_exact(&mut b)?;
     Ok(b)
 }
 
-fn clean(what: &str) -> bool {
+pub(super) fn clean(what: &str) -> bool {
     let (dm, lo) = leftovers();
     check(
         &format!("{what}: nothing left behind"),

@@ -186,10 +186,11 @@ pub fn boot(
     kernel: &PreparedKernel,
     cases: &[Case],
     scenario: bool,
+    extra: &[(String, Vec<u8>)],
     timeout: Duration,
     note: &mut dyn FnMut(&str),
 ) -> Result<vm::GuestRun, RunError> {
-    let run = boot_quiet(kernel, cases, scenario, timeout)?;
+    let run = boot_quiet(kernel, cases, scenario, extra, timeout)?;
     if let Some(n) = &run.accel_note {
         note(n);
     }
@@ -200,12 +201,13 @@ fn boot_quiet(
     kernel: &PreparedKernel,
     cases: &[Case],
     scenario: bool,
+    extra: &[(String, Vec<u8>)],
     timeout: Duration,
 ) -> Result<vm::GuestRun, RunError> {
     crate::interrupt::install();
     let dir = vm::work_dir().map_err(vm_err("work directory"))?;
     let initrd = dir.path().join("initrd.cpio");
-    vm::build_initramfs_with(kernel, cases, scenario, &initrd).map_err(vm_err(format!(
+    vm::build_initramfs_with(kernel, cases, scenario, extra, &initrd).map_err(vm_err(format!(
         "building the initramfs for {}",
         kernel.label
     )))?;
@@ -230,7 +232,7 @@ pub fn run_vm(
     let runs = std::thread::scope(|s| {
         let handles: Vec<_> = shards
             .iter()
-            .map(|shard| s.spawn(move || boot_quiet(kernel, shard, false, timeout)))
+            .map(|shard| s.spawn(move || boot_quiet(kernel, shard, false, &[], timeout)))
             .collect();
         handles
             .into_iter()

@@ -134,30 +134,33 @@ fn libraries(exe: &Path) -> Result<Vec<PathBuf>, VmError> {
 
 /// Build the initramfs: dmch as /init, its libraries, modules, the cases.
 pub fn build_initramfs(kernel: &PreparedKernel, cases: &[Case], out: &Path) -> Result<(), VmError> {
-    build_initramfs_with(kernel, cases, false, out)
+    build_initramfs_with(kernel, cases, false, &[], out)
 }
 
 /// As [`build_initramfs`]; with `scenario`, the guest also runs the
-/// real-setup scenario (`guest::scenario`).
+/// real-setup scenarios (`guest::scenario`, `guest::luks_scenario`), and
+/// `extra` files (path in the initramfs, bytes) go along.
 pub fn build_initramfs_with(
     kernel: &PreparedKernel,
     cases: &[Case],
     scenario: bool,
+    extra: &[(String, Vec<u8>)],
     out: &Path,
 ) -> Result<(), VmError> {
-    write_initramfs(Some(kernel), cases, scenario, out)
+    write_initramfs(Some(kernel), cases, scenario, extra, out)
 }
 
 /// The smallest initramfs that proves a boot: the agent and its libraries,
 /// no modules and no cases (it prints its first line and powers off).
 pub fn build_probe_initramfs(out: &Path) -> Result<(), VmError> {
-    write_initramfs(None, &[], false, out)
+    write_initramfs(None, &[], false, &[], out)
 }
 
 fn write_initramfs(
     kernel: Option<&PreparedKernel>,
     cases: &[Case],
     scenario: bool,
+    extra: &[(String, Vec<u8>)],
     out: &Path,
 ) -> Result<(), VmError> {
     let exe = std::env::current_exe().map_err(io("locating dmch"))?;
@@ -219,6 +222,15 @@ fn write_initramfs(
     c.file(files::CASES, lines.as_bytes(), false).map_err(w)?;
     if scenario {
         c.file(files::SCENARIO, b"", false).map_err(w)?;
+    }
+    let mut made = HashSet::new();
+    for (path, data) in extra {
+        if let Some((d, _)) = path.rsplit_once('/')
+            && made.insert(d.to_string())
+        {
+            c.dir(d).map_err(w)?;
+        }
+        c.file(path, data, false).map_err(w)?;
     }
     use std::io::Write;
     c.finish().map_err(w)?.flush().map_err(w)?;
