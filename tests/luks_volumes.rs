@@ -545,3 +545,85 @@ fn bad_luks_input_gets_one_line_and_writes_nothing() {
     let (_, json_dump, _) = dmch(&["luks", "dump", "--json", s(&img)], b"");
     assert!(!plain_dump.contains(&hexkey[..16]) && !json_dump.contains(&hexkey[..16]));
 }
+
+/// A LUKS2 segment's iv_tweak is the table's iv_offset: the data of a
+/// volume whose metadata says iv_tweak 2048 is `dmch encrypt --iv-offset
+/// 2048`'s sectors, and open would load iv_offset 2048.
+#[test]
+fn a_luks2_iv_tweak_is_the_tables_iv_offset() {
+    use dmcrypt_harness::luks::luks2;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pw = file(d, "pw", b"pass");
+    let vk = file(d, "vk", &(7..71u8).collect::<Vec<_>>());
+    let plain = file(d, "plain", &data(1 << 20));
+    let img = d.join("t.img");
+    let mut f = vec![
+        "luks",
+        "format",
+        s(&img),
+        "-d",
+        s(&pw),
+        "--volume-key-file",
+        s(&vk),
+        "--from",
+        s(&plain),
+    ];
+    f.extend_from_slice(FAST);
+    assert!(dmch(&f, b"").0);
+    // Rewrite both copies of the metadata with iv_tweak 2048.
+    let mut bytes = std::fs::read(&img).unwrap();
+    let h = luks2::Header::read(
+        |at, n| Ok(bytes[at as usize..at as usize + n].to_vec()),
+        bytes.len() as u64,
+    )
+    .unwrap();
+    let mut doc = h.meta.doc.clone();
+    doc["segments"]["0"]["iv_tweak"] = serde_json::json!("2048");
+    let text = serde_json::to_vec(&doc).unwrap();
+    let n = h.bin.hdr_size as usize;
+    let mut area = vec![0u8; n - 4096];
+    area[..text.len()].copy_from_slice(&text);
+    bytes[..n].copy_from_slice(&luks2::copy(&h.bin, false, &area).unwrap());
+    bytes[n..2 * n].copy_from_slice(&luks2::copy(&h.bin, true, &area).unwrap());
+    std::fs::write(&img, &bytes).unwrap();
+    let out = d.join("out");
+    assert!(dmch(&["luks", "decrypt", s(&img), s(&out), "-d", s(&pw)], b"").0);
+    let want = d.join("want");
+    let region = file(d, "region", &bytes[16 << 20..]);
+    let (ok, _, err) = dmch(
+        &[
+            "decrypt",
+            "--cipher",
+            "aes-xts-plain64",
+            "--key-file",
+            s(&vk),
+            "--sector-size",
+            "4096",
+            "--iv-offset",
+            "2048",
+            s(&region),
+            s(&want),
+        ],
+        b"",
+    );
+    assert!(ok, "{err}");
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&want).unwrap());
+    let (_, table, _) = dmch(
+        &[
+            "open",
+            "--type",
+            "luks",
+            s(&img),
+            "v",
+            "-d",
+            s(&pw),
+            "--dry-run",
+        ],
+        b"",
+    );
+    assert!(
+        table.contains(&format!(" 2048 {} 32768 1 sector_size:4096", s(&img))),
+        "{table}"
+    );
+}
