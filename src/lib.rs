@@ -47,6 +47,7 @@ pub mod output;
 pub mod plain;
 pub(crate) mod protocol;
 pub mod redact;
+pub mod reencrypt;
 pub mod signature;
 pub mod spec;
 pub mod sys;
