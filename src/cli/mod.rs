@@ -11,6 +11,7 @@ mod kernel;
 mod luks;
 mod luks_keys;
 mod offline;
+mod reencrypt;
 mod setup;
 mod setup_opts;
 mod table;
@@ -63,6 +64,9 @@ enum Command {
     /// add-key, remove-key, change-key, kill-slot.
     #[command(subcommand)]
     Luks(luks::LuksCommand),
+    /// Convert a device or image in place to new table parameters (or
+    /// from plaintext, or to it), journalled and resumable.
+    Reencrypt(reencrypt::ReencryptArgs),
     /// Known-answer vectors.
     #[command(subcommand)]
     Vectors(VectorsCommand),
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => doctor::run(a),
         Command::Dmsetup(c) => dmsetup::run(c),
         Command::Luks(c) => luks::run(c),
+        Command::Reencrypt(a) => reencrypt::run(a),
         Command::Kernel(KernelCommand::Check(a)) => kernel::check(a),
         Command::Kernel(KernelCommand::Setups(a)) => kernel::setups(a),
         Command::Kernel(KernelCommand::Fuzz(a)) => fuzz::run(a),
