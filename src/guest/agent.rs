@@ -101,6 +101,7 @@ pub fn run_as_init() -> ! {
     if root.join(files::SCENARIO).exists() {
         super::scenario::run();
         super::luks_scenario::run(&root.join(files::LUKS_DIR));
+        super::reencrypt_scenario::run();
     }
     let cases: Vec<Case> = std::fs::read_to_string(root.join(files::CASES))
         .unwrap_or_default()

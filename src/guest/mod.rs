@@ -1,9 +1,10 @@
 //! Code that runs only inside a guest: the agent (dmch as PID 1) and the
-//! real-setup scenarios it can run (plain and dmsetup-style, LUKS). It talks to the host only through
-//! `protocol`.
+//! real-setup scenarios it can run (plain and dmsetup-style, LUKS, reencrypt). It talks to the
+//! host only through `protocol`.
 
 pub mod agent;
 mod luks_scenario;
+mod reencrypt_scenario;
 mod scenario;
 
 /// Where the guest finds LUKS images shipped by the host.

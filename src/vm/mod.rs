@@ -41,8 +41,10 @@ pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> VmEr
 fn wanted(path: &str) -> bool {
     let base = path.rsplit('/').next().unwrap_or(path);
     let stem = base.split(".ko").next().unwrap_or(base);
-    matches!(stem, "dm-crypt" | "dm-mod" | "loop")
-        || path.starts_with("kernel/crypto/")
+    matches!(
+        stem,
+        "dm-crypt" | "dm-mod" | "loop" | "dm-log-writes" | "dm-flakey"
+    ) || path.starts_with("kernel/crypto/")
         || path.starts_with("kernel/arch/x86/crypto/")
         || path.starts_with("kernel/lib/crypto/")
         || path.starts_with("kernel/lib/") && stem.contains("crc")
