@@ -37,6 +37,7 @@ pub mod guest;
 pub mod hash;
 pub mod interrupt;
 pub(crate) mod iv;
+pub mod kbench;
 pub mod key;
 pub mod keyderive;
 pub(crate) mod leftovers;

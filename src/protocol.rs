@@ -16,6 +16,11 @@ pub mod files {
     pub const MODULE_DIR: &str = "modules";
     /// Cases, one `Case::to_line` per line.
     pub const CASES: &str = "cases";
+    /// A kernel benchmark plan (`kbench::plan::Plan::to_json`): the agent
+    /// runs it before any case.
+    pub const BENCH_PLAN: &str = "bench/plan.json";
+    /// The brd module of the guest's kernel, loaded with the plan's size.
+    pub const BENCH_BRD: &str = "bench/brd.ko";
     /// Present when the agent should also run the real-setup scenario.
     pub const SCENARIO: &str = "scenario";
     /// LUKS images made on the host (by cryptsetup), `NAME.img` with its
@@ -45,6 +50,8 @@ pub enum Line {
     },
     /// What the kernel did with one case.
     Result { id: String, result: KernelResult },
+    /// One record of the kernel benchmark (`kbench::run`), as JSON.
+    Bench(String),
     /// The agent cannot go on.
     Fatal(String),
     /// The last line: this many cases were run.
@@ -93,6 +100,7 @@ impl Line {
                     )
                 }
             },
+            Line::Bench(j) => format!("DMCH-BENCH\t{}", flat(j)),
             Line::Fatal(t) => format!("DMCH-FATAL\t{}", flat(t)),
             Line::Done(n) => format!("DMCH-DONE\t{n}"),
         }
@@ -158,6 +166,10 @@ impl Line {
                     result,
                 }
             }
+            // A record cut by a kernel message is not JSON any more: lost.
+            "DMCH-BENCH" if serde_json::from_str::<serde_json::Value>(rest).is_ok() => {
+                Line::Bench(rest.into())
+            }
             "DMCH-FATAL" => Line::Fatal(rest.into()),
             "DMCH-DONE" => Line::Done(rest.trim().parse().ok()?),
             _ => return None,
@@ -200,6 +212,7 @@ mod tests {
                     excerpts: vec![[7; 16], [9; 16]],
                 },
             },
+            Line::Bench(r#"{"kind":"raw","op":"read","result":{"mib_s":1.5}}"#.into()),
             Line::Fatal("no device-mapper control".into()),
             Line::Done(691),
         ]

@@ -31,11 +31,14 @@ fn mount(src: &str, target: &str, fstype: &str) {
     }
 }
 
-fn load_module(path: &Path) -> Result<(), String> {
+/// Load a module file with `params` (`rd_nr=1 rd_size=65536`).
+pub(super) fn load_module(path: &Path, params: &str) -> Result<(), String> {
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     use std::os::fd::AsRawFd;
-    // SAFETY: finit_module with an open module file and empty parameters.
-    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), c"".as_ptr(), 0) };
+    // SAFETY: finit_module with an open module file and a NUL-terminated
+    // parameter string.
+    let params = CString::new(params).map_err(|e| e.to_string())?;
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0) };
     if r != 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EEXIST) {
@@ -80,7 +83,7 @@ pub fn run_as_init() -> ! {
     let order = std::fs::read_to_string(root.join(files::MODULE_ORDER)).unwrap_or_default();
     let mut failed = 0;
     for m in order.lines().filter(|l| !l.is_empty()) {
-        if let Err(e) = load_module(&root.join(files::MODULE_DIR).join(m)) {
+        if let Err(e) = load_module(&root.join(files::MODULE_DIR).join(m), "") {
             failed += 1;
             Line::Log(format!("module {m}: {e}")).print();
         }
@@ -98,6 +101,7 @@ pub fn run_as_init() -> ! {
     names.sort();
     names.dedup();
     Line::Algorithms(names.iter().map(|n| n.to_string()).collect()).print();
+    super::bench::run(root);
     if root.join(files::SCENARIO).exists() {
         super::scenario::run();
         super::luks_scenario::run(&root.join(files::LUKS_DIR));

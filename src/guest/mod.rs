@@ -1,8 +1,10 @@
-//! Code that runs only inside a guest: the agent (dmch as PID 1) and the
-//! real-setup scenarios it can run (plain and dmsetup-style, LUKS, reencrypt). It talks to the
-//! host only through `protocol`.
+//! Code that runs only inside a guest: the agent (dmch as PID 1), the
+//! real-setup scenarios it can run (plain and dmsetup-style, LUKS,
+//! reencrypt) and the kernel benchmark. It talks to the host only through
+//! `protocol`.
 
 pub mod agent;
+mod bench;
 mod luks_scenario;
 mod reencrypt_scenario;
 mod scenario;

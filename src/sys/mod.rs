@@ -4,6 +4,8 @@
 //! host and the guest.
 
 pub mod activate;
+pub mod afalg;
+pub mod aio;
 pub mod bench;
 pub mod blockdev;
 #[cfg(test)]
@@ -27,6 +29,16 @@ pub(crate) fn direct(path: &str, write: bool) -> std::io::Result<std::fs::File> 
     OpenOptions::new()
         .read(!write)
         .write(write)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+}
+
+/// Open a block device for O_DIRECT reads and writes.
+pub(crate) fn direct_rw(path: &str) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
         .custom_flags(libc::O_DIRECT)
         .open(path)
 }

@@ -239,6 +239,33 @@ fn write_initramfs(
     Ok(())
 }
 
+/// vCPUs per guest: 1 (guests run side by side, one per core) unless a
+/// benchmark asks for more with [`set_guest_cpus`].
+static GUEST_CPUS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// Boot the guests of this process with `n` vCPUs (1..=64).
+pub fn set_guest_cpus(n: usize) {
+    GUEST_CPUS.store(n.clamp(1, 64), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn guest_cpus() -> usize {
+    GUEST_CPUS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The module `name` (as `brd`) of `kernel`, decompressed, if it has one.
+pub fn module_bytes(kernel: &PreparedKernel, name: &str) -> Result<Option<Vec<u8>>, VmError> {
+    let deps = std::fs::read_to_string(kernel.modules_root.join("modules.dep"))
+        .map_err(io("reading modules.dep"))?;
+    for line in deps.lines() {
+        let path = line.split(':').next().unwrap_or_default();
+        let base = path.rsplit('/').next().unwrap_or(path);
+        if base.split(".ko").next() == Some(name) {
+            return read_module(&kernel.modules_root.join(path)).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 /// The outcome of one guest run.
 pub struct GuestRun {
     /// The release the agent reported.
@@ -256,6 +283,8 @@ pub struct GuestRun {
     /// Set on the run that decided against KVM: the one line to show the
     /// user (`kvm unusable here (qemu: ...); using tcg`).
     pub accel_note: Option<String>,
+    /// Kernel benchmark records (JSON), when the guest ran a plan.
+    pub bench: Vec<String>,
     /// The whole console, for debugging.
     pub log: String,
 }
@@ -491,6 +520,8 @@ fn boot_until(
         accel.as_str(),
         "-m",
         "768",
+        "-smp",
+        &guest_cpus().to_string(),
         "-nographic",
         "-nic",
         "none",
@@ -609,6 +640,7 @@ fn boot_until(
                 elapsed: started.elapsed(),
                 accel,
                 accel_note: None,
+                bench: Vec::new(),
                 log,
             });
         }
@@ -666,6 +698,7 @@ fn boot_until(
     let mut algorithms = std::collections::BTreeSet::new();
     let mut checks = Vec::new();
     let mut done = false;
+    let mut bench = Vec::new();
     for line in log.lines() {
         match Line::decode(line) {
             Some(Line::Guest(r)) => release = r,
@@ -683,6 +716,7 @@ fn boot_until(
             Some(Line::Result { id, result }) => {
                 results.insert(id, result);
             }
+            Some(Line::Bench(j)) => bench.push(j),
             Some(Line::Log(_)) | None => {}
         }
     }
@@ -702,6 +736,7 @@ fn boot_until(
         elapsed: started.elapsed(),
         accel,
         accel_note: None,
+        bench,
         log,
     })
 }
