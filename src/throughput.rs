@@ -36,18 +36,6 @@ pub struct Row {
     pub enc: f64,
     /// Reference engine MiB/s, decryption.
     pub dec: f64,
-    /// Kernel (encrypt, decrypt) MiB/s, or why there is none.
-    pub kernel: Option<Result<(f64, f64), String>>,
-}
-
-impl Row {
-    /// The kernel's figures as table cells (N/A when not measured).
-    pub fn kernel_cells(&self) -> (String, String) {
-        match &self.kernel {
-            Some(Ok((e, d))) => (format!("{e:.1} MiB/s"), format!("{d:.1} MiB/s")),
-            _ => ("N/A".into(), "N/A".into()),
-        }
-    }
 }
 
 /// MiB/s of `e` over `buf` (whole sectors) for about `secs` seconds, at
@@ -65,20 +53,9 @@ pub fn measure(e: &SectorCrypt, buf: &mut [u8], dir: Direction, secs: f64) -> cr
 
 /// A bar chart of `rows`.
 pub fn svg(rows: &[Row], title: &str) -> String {
-    let kernel = |r: &Row| match r.kernel {
-        Some(Ok((e, d))) => e.max(d),
-        _ => 0.0,
-    };
-    let max = rows
-        .iter()
-        .map(|r| r.enc.max(r.dec).max(kernel(r)))
-        .fold(1.0, f64::max);
+    let max = rows.iter().map(|r| r.enc.max(r.dec)).fold(1.0, f64::max);
     let (w, label_w, bar_h) = (900.0, 330.0, 12.0);
-    let per = if rows.iter().any(|r| kernel(r) > 0.0) {
-        60.0
-    } else {
-        32.0
-    };
+    let per = 32.0;
     let h = 40.0 + rows.len() as f64 * per;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"10\" y=\"20\" font-size=\"14\">{title}</text>\n"
@@ -92,11 +69,7 @@ pub fn svg(rows: &[Row], title: &str) -> String {
             r.spec,
             r.bits
         ));
-        let mut bars = vec![(r.enc, "#3b7dd8", "enc"), (r.dec, "#e08a1e", "dec")];
-        if let Some(Ok((e, d))) = r.kernel {
-            bars.push((e, "#2a9d5c", "kernel enc"));
-            bars.push((d, "#b5473a", "kernel dec"));
-        }
+        let bars = [(r.enc, "#3b7dd8", "enc"), (r.dec, "#e08a1e", "dec")];
         for (j, (v, color, name)) in bars.iter().enumerate() {
             let by = y + j as f64 * (bar_h + 2.0);
             s.push_str(&format!(

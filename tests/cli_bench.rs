@@ -51,54 +51,88 @@ fn bench_rejects_a_bad_spec_in_one_line() {
     assert!(err.contains("100-bit key"), "{err}");
 }
 
-/// `--kernel` measures the host's target where it can (root and
-/// device-mapper) and otherwise says why in the table, the JSON and on
-/// stderr; the reference figures are there either way. The guest scenario
-/// (`dmch kernel setups`) checks the measuring path on real kernels.
+/// `--kernel` alone runs the kernel matrix on the host where it can (root
+/// and device-mapper) and otherwise says why, in the JSON report (which
+/// keeps its schema and the reference figures) and on stderr, with a
+/// non-zero exit. The guest scenario (`dmch kernel setups`) and
+/// ci/kernel-check.sh check the measuring path on real kernels.
 #[test]
 fn bench_kernel_measures_the_target_or_says_why_not() {
-    let run = |json: bool| {
-        let mut c = Command::new(DMCH);
-        c.args([
+    let out = Command::new(DMCH)
+        .args([
             "bench",
             "--kernel",
             "--seconds",
             "0.01",
             "--spec",
             "aes-cbc-essiv:sha256:128",
-        ]);
-        if json {
-            c.arg("--json");
-        }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
-    let text = run(false);
-    let stdout = String::from_utf8_lossy(&text.stdout);
-    assert!(stdout.contains("kernel enc"), "{stdout}");
-    let json = run(true);
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let row = &v[0];
-    assert!(row["encrypt_mib_s"].as_f64().unwrap() > 0.0);
-    let host_dm = dmcrypt_harness::sys::probe::host_dm().is_ok();
-    if host_dm {
+            "--flags",
+            "none",
+            "--sector-sizes",
+            "512",
+            "--workload",
+            "4k-rand:qd=2",
+            "--device-mib",
+            "8",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    dmcrypt_harness::kbench::report::validate(&v).unwrap();
+    assert!(v["reference"][0]["encrypt_mib_s"].as_f64().unwrap() > 0.0);
+    let run = &v["runs"][0];
+    assert_eq!(run["label"], "host");
+    assert_eq!(run["emulated"], false);
+    if dmcrypt_harness::sys::probe::host_dm().is_ok() {
         eprintln!("host has dm-crypt: checking measured kernel figures");
-        assert!(row["kernel_encrypt_mib_s"].as_f64().unwrap() > 0.0, "{row}");
-        assert!(row["kernel_decrypt_mib_s"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(out.status.success(), "{err}");
+        let crypt = run["crypt"].as_array().unwrap();
+        assert_eq!(crypt.len(), 2);
+        assert!(
+            crypt
+                .iter()
+                .all(|p| p["result"]["mib_s"].as_f64().unwrap() > 0.0),
+            "{run}"
+        );
     } else {
         eprintln!("host lacks dm-crypt or root: checking the stated reason");
-        let why = row["kernel_not_measured"].as_str().unwrap();
-        assert!(!why.is_empty());
-        assert!(
-            stdout.contains(&format!("# kernel: not measured: {why}")),
-            "{stdout}"
-        );
-        assert!(stdout.contains("N/A"), "{stdout}");
-        assert!(String::from_utf8_lossy(&text.stderr).contains(why));
+        assert!(!out.status.success());
+        let why = run["problem"].as_str().unwrap();
+        assert!(why.starts_with("not measured: "), "{why}");
+        assert!(err.contains(why), "{err}");
+        assert!(run["crypt"].as_array().unwrap().is_empty());
+    }
+}
+
+/// Bad matrix arguments are refused in one line before anything is
+/// fetched, booted or mapped.
+#[test]
+fn bench_kernel_refuses_bad_matrices_in_one_line() {
+    for (args, says) in [
+        (&["--flags", "turbo"][..], "--flags turbo"),
+        (&["--workload", "3k-seq"], "multiple of 4096"),
+        (&["--workload", "4k-rand:qd=999"], "queue depth 999"),
+        (&["--sector-sizes", "8192"], "sector size 8192"),
+        (
+            &["--device-mib", "1", "--workload", "1m-seq:qd=4"],
+            "in flight",
+        ),
+        (&["--device-mib", "100000"], "100000 MiB"),
+        (&["--kernel", "debian:9"], "unknown Debian kernel"),
+        (&["--spec", "aes-xts-plain64:0"], "0-bit key"),
+        (&["--guests", "0"], "--guests 0"),
+    ] {
+        let out = Command::new(DMCH)
+            .args(["bench", "--kernel", "host", "--seconds", "0.01"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a report");
     }
 }

@@ -1,8 +1,7 @@
 //! `dmch bench`: a quick throughput table in the spirit of `cryptsetup
 //! benchmark`: encrypt and decrypt MiB/s per spec through the reference
-//! engine, with `--json` and an SVG bar chart (`--plot`). `--kernel` adds
-//! the real dm-crypt target beside it (see `sys::bench`), or says why it
-//! cannot.
+//! engine, with `--json` and an SVG bar chart (`--plot`). `--kernel` runs
+//! the kernel benchmark matrix instead (`cli::kbench`, `kbench`).
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -10,7 +9,6 @@ use dmcrypt_harness::cipher::Direction;
 use dmcrypt_harness::engine::{Geometry, SectorCrypt};
 use dmcrypt_harness::key::{Key, MAX_KEY_BYTES};
 use dmcrypt_harness::spec::CipherSpec;
-use dmcrypt_harness::sys::bench as kbench;
 use dmcrypt_harness::throughput::{DEFAULT, Row, measure, svg};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -21,53 +19,45 @@ use std::process::ExitCode;
 pub struct BenchArgs {
     /// Specs to measure as SPEC:KEYBITS (repeatable; default: a cryptsetup-like list).
     #[arg(long = "spec", value_name = "SPEC:BITS")]
-    specs: Vec<String>,
+    pub specs: Vec<String>,
     /// Encryption sector size in bytes.
     #[arg(long, default_value_t = 4096)]
-    sector_size: u32,
+    pub sector_size: u32,
     /// Threads (1 = single-thread figures; 0 = all cores).
     #[arg(long, default_value_t = 1)]
-    threads: usize,
+    pub threads: usize,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 0.5)]
-    seconds: f64,
+    pub seconds: f64,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Also draw a bar chart of the figures to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
-    plot: Option<PathBuf>,
-    /// Also measure the host's dm-crypt target (root, device-mapper): a
-    /// mapping over a loop device on tmpfs, with O_DIRECT I/O.
-    #[arg(long)]
-    kernel: bool,
+    pub plot: Option<PathBuf>,
+    /// Run the kernel matrix instead: on the host (`--kernel` alone or
+    /// `--kernel host`: root, device-mapper) or in a guest booting SOURCE
+    /// (debian:6.1, debian:6.12; repeatable, one chart).
+    #[arg(long, value_name = "SOURCE", num_args = 0..=1, default_missing_value = "host")]
+    pub kernel: Vec<String>,
+    #[command(flatten)]
+    pub matrix: super::kbench::MatrixArgs,
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    if !a.kernel.is_empty() {
+        return super::kbench::run(&a);
+    }
     if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 3600.0) {
         bail!("--seconds {} is not a time between 0 and 3600", a.seconds);
     }
     if a.threads > 1024 {
         bail!("--threads {} is over 1024", a.threads);
     }
-    let list: Vec<(String, usize)> = if a.specs.is_empty() {
+    let list = if a.specs.is_empty() {
         DEFAULT.iter().map(|(s, b)| (s.to_string(), *b)).collect()
     } else {
-        a.specs
-            .iter()
-            .map(|s| {
-                let (spec, bits) = s
-                    .rsplit_once(':')
-                    .with_context(|| format!("--spec {s}: write SPEC:KEYBITS"))?;
-                let bits: usize = bits
-                    .parse()
-                    .with_context(|| format!("--spec {s}: key bits"))?;
-                if bits / 8 > MAX_KEY_BYTES {
-                    bail!("--spec {s}: keys are at most {} bits", MAX_KEY_BYTES * 8);
-                }
-                Ok((spec.to_string(), bits))
-            })
-            .collect::<Result<_>>()?
+        parse_specs(&a.specs)?
     };
     let threads = if a.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -79,15 +69,6 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         .build()?;
     // Large enough for the engine to spread over threads when asked.
     let mut buf = vec![0x5au8; if threads > 1 { 8 << 20 } else { 1 << 20 }];
-    // The kernel side: a dm control handle, or the reason there is none.
-    let ctl = if a.kernel {
-        Some(dmcrypt_harness::sys::probe::control().map_err(|e| e.0))
-    } else {
-        None
-    };
-    if let Some(Err(why)) = &ctl {
-        eprintln!("dmch bench: kernel: not measured: {why}");
-    }
     let mut rows = Vec::new();
     let tty = std::io::stderr().is_terminal() && !a.json;
     for (i, (spec, bits)) in list.iter().enumerate() {
@@ -115,23 +96,11 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
                 measure(&e, &mut buf, Direction::Decrypt, a.seconds)?,
             ))
         })?;
-        let kernel = ctl.as_ref().map(|c| match c {
-            Ok(ctl) => kbench::measure(ctl, spec, &raw_key, a.sector_size, a.seconds)
-                .map(|t| (t.encrypt, t.decrypt))
-                .map_err(|e| e.to_string()),
-            Err(why) => Err(why.clone()),
-        });
-        if let Some(Err(why)) = &kernel
-            && ctl.as_ref().is_some_and(|c| c.is_ok())
-        {
-            eprintln!("dmch bench: kernel: {spec} ({bits} bits): {why}");
-        }
         rows.push(Row {
             spec: spec.clone(),
             bits: *bits,
             enc,
             dec,
-            kernel,
         });
     }
     if tty {
@@ -141,16 +110,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         let v: Vec<_> = rows
             .iter()
             .map(|r| {
-                let mut v = json!({"spec": r.spec, "key_bits": r.bits, "sector_size": a.sector_size, "threads": threads, "encrypt_mib_s": r.enc, "decrypt_mib_s": r.dec});
-                match &r.kernel {
-                    Some(Ok((e, d))) => {
-                        v["kernel_encrypt_mib_s"] = json!(e);
-                        v["kernel_decrypt_mib_s"] = json!(d);
-                    }
-                    Some(Err(why)) => v["kernel_not_measured"] = json!(why),
-                    None => {}
-                }
-                v
+                json!({"spec": r.spec, "key_bits": r.bits, "sector_size": a.sector_size, "threads": threads, "encrypt_mib_s": r.enc, "decrypt_mib_s": r.dec})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -159,30 +119,16 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             "# dmch reference engine, {}-byte sectors, {threads} thread(s)",
             a.sector_size
         );
-        match &ctl {
-            Some(Ok(_)) => println!(
-                "# kernel: the host's dm-crypt target over a tmpfs loop device, O_DIRECT, all cores"
-            ),
-            Some(Err(why)) => println!("# kernel: not measured: {why}"),
-            None => {}
-        }
         print!(
             "{:>32} {:>8} {:>14} {:>14}",
             "spec", "key", "encryption", "decryption"
         );
-        if ctl.is_some() {
-            print!(" {:>14} {:>14}", "kernel enc", "kernel dec");
-        }
         println!();
         for r in &rows {
             print!(
                 "{:>32} {:>4}b {:>9.1} MiB/s {:>9.1} MiB/s",
                 r.spec, r.bits, r.enc, r.dec
             );
-            if ctl.is_some() {
-                let (e, d) = r.kernel_cells();
-                print!(" {e:>14} {d:>14}");
-            }
             println!();
         }
     }
@@ -195,4 +141,27 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `SPEC:KEYBITS` words, checked.
+pub fn parse_specs(specs: &[String]) -> Result<Vec<(String, usize)>> {
+    specs
+        .iter()
+        .map(|s| {
+            let (spec, bits) = s
+                .rsplit_once(':')
+                .with_context(|| format!("--spec {s}: write SPEC:KEYBITS"))?;
+            let bits: usize = bits
+                .parse()
+                .with_context(|| format!("--spec {s}: key bits"))?;
+            if bits / 8 > MAX_KEY_BYTES {
+                bail!("--spec {s}: keys are at most {} bits", MAX_KEY_BYTES * 8);
+            }
+            if bits == 0 || !bits.is_multiple_of(8) {
+                bail!("--spec {s}: a {bits}-bit key is not whole bytes");
+            }
+            CipherSpec::parse(spec).with_context(|| format!("--spec {s}"))?;
+            Ok((spec.to_string(), bits))
+        })
+        .collect()
 }

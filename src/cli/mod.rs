@@ -7,6 +7,7 @@ mod check;
 mod dmsetup;
 mod doctor;
 mod fuzz;
+mod kbench;
 mod kernel;
 mod luks;
 mod luks_keys;

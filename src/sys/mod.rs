@@ -6,7 +6,6 @@
 pub mod activate;
 pub mod afalg;
 pub mod aio;
-pub mod bench;
 pub mod blockdev;
 #[cfg(test)]
 mod c_probe;
