@@ -42,6 +42,10 @@ pub struct Report {
     pub features: Vec<(&'static str, bool)>,
     /// DMCH_PORTABLE is set: every SIMD backend is off.
     pub portable: bool,
+    /// The instruction tiers this CPU can run (`DMCH_CPU` values).
+    pub tiers: Vec<String>,
+    /// The highest tier backends may use here.
+    pub tier_cap: String,
     /// Per cipher: the implementation in use, and why not the SIMD one.
     pub implementations: Vec<(&'static str, String, Option<String>)>,
     /// The running kernel's release.
@@ -134,6 +138,11 @@ impl Report {
                 .map(|f| (*f, crate::cpu::has(f)))
                 .collect(),
             portable: !crate::cpu::simd_allowed(),
+            tiers: crate::cpu::Tier::available()
+                .iter()
+                .map(|t| t.name().to_string())
+                .collect(),
+            tier_cap: crate::cpu::tier_cap().name().to_string(),
             implementations: crate::cpu::implementations(),
             kernel_release: probe::release(),
             root: probe::is_root(),
@@ -205,6 +214,8 @@ impl Report {
                 "model": self.cpu_model,
                 "features": self.features.iter().map(|(f, h)| (f.to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
                 "portable_forced": self.portable,
+                "tiers": self.tiers,
+                "tier_cap": self.tier_cap,
             },
             "implementations": self.implementations.iter().map(|(c, i, why)| json!({
                 "cipher": c, "implementation": i, "fallback_reason": why,
@@ -243,6 +254,17 @@ impl Report {
                 "          DMCH_PORTABLE is set: SIMD implementations off"
             );
         }
+        let _ = writeln!(
+            t,
+            "          tiers this CPU can run: {}; in use up to: {} ({})",
+            self.tiers.join(" "),
+            self.tier_cap,
+            if std::env::var_os("DMCH_CPU").is_some_and(|v| !v.is_empty()) {
+                "DMCH_CPU"
+            } else {
+                "the best it has; DMCH_CPU=TIER caps it"
+            }
+        );
         let _ = writeln!(t, "ciphers");
         for (c, i, why) in &self.implementations {
             match why {

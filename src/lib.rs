@@ -27,7 +27,7 @@ compile_error!(
 );
 
 pub mod cipher;
-pub(crate) mod cpu;
+pub mod cpu;
 pub mod dmsetup;
 pub mod doctor;
 pub mod engine;

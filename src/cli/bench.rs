@@ -110,26 +110,29 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         let v: Vec<_> = rows
             .iter()
             .map(|r| {
-                json!({"spec": r.spec, "key_bits": r.bits, "sector_size": a.sector_size, "threads": threads, "encrypt_mib_s": r.enc, "decrypt_mib_s": r.dec})
+                json!({"spec": r.spec, "key_bits": r.bits, "sector_size": a.sector_size, "threads": threads, "tier": tier(&r.spec), "encrypt_mib_s": r.enc, "decrypt_mib_s": r.dec})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
-            "# dmch reference engine, {}-byte sectors, {threads} thread(s)",
-            a.sector_size
+            "# dmch reference engine, {}-byte sectors, {threads} thread(s), CPU tiers up to {} (DMCH_CPU caps them)",
+            a.sector_size,
+            dmcrypt_harness::cpu::tier_cap().name()
         );
-        print!(
-            "{:>32} {:>8} {:>14} {:>14}",
+        println!(
+            "{:>32} {:>8} {:>14} {:>14}  tier",
             "spec", "key", "encryption", "decryption"
         );
-        println!();
         for r in &rows {
-            print!(
-                "{:>32} {:>4}b {:>9.1} MiB/s {:>9.1} MiB/s",
-                r.spec, r.bits, r.enc, r.dec
+            println!(
+                "{:>32} {:>4}b {:>9.1} MiB/s {:>9.1} MiB/s  {}",
+                r.spec,
+                r.bits,
+                r.enc,
+                r.dec,
+                tier(&r.spec)
             );
-            println!();
         }
     }
     if let Some(p) = &a.plot {
@@ -164,4 +167,9 @@ pub fn parse_specs(specs: &[String]) -> Result<Vec<(String, usize)>> {
             Ok((spec.to_string(), bits))
         })
         .collect()
+}
+
+/// The instruction tier the engine runs `spec` at here.
+fn tier(spec: &str) -> &'static str {
+    CipherSpec::parse(spec).map_or("?", |s| dmcrypt_harness::cpu::tier_of(&s).name())
 }

@@ -93,6 +93,8 @@ enum VectorsCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A bad tier would silently mean "portable" deep in the engine.
+    dmcrypt_harness::cpu::tier_from_env().map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Check(a) => check::run(a),
         Command::Encrypt(a) => offline::run(a, Direction::Encrypt),

@@ -1,14 +1,18 @@
-//! AES (FIPS-197) on VAES/AVX-512: four blocks per instruction, sixteen in
-//! flight, with fused XEX (XTS, LRW) and CBC-decryption loops so whitening
-//! and chaining never take a separate pass over memory.
+//! AES (FIPS-197) with fused XEX (XTS, LRW) and CBC-decryption loops so
+//! whitening and chaining never take a separate pass over memory, one
+//! backend per instruction tier: VAES on AVX-512 registers (`vaes512.rs`),
+//! VAES on 256-bit registers (`vaes256.rs`), AES-NI (`aesni.rs`).
 //!
-//! The `aes` crate runs eight AES-NI blocks in flight and cannot fuse the
-//! mode's XORs; on CPUs without VAES and AVX-512 it does the work, and it is
-//! the peer the tests compare this implementation against.
+//! The `aes` crate runs eight AES-NI blocks in flight but cannot fuse the
+//! mode's XORs (the engine then makes a pass per XOR); it does the work when
+//! no backend may run, and it is the peer the tests compare every backend
+//! against.
 
 use super::{BlockCipher, Direction};
-use crate::cpu::AesVaes512;
+use crate::cpu::{AesNi, AesVaes256, AesVaes512};
 
+mod aesni;
+mod vaes256;
 mod vaes512;
 use zeroize::Zeroizing;
 
@@ -89,10 +93,13 @@ fn expand(key: &[u8]) -> (Zeroizing<Schedule>, usize) {
     (keys, rounds)
 }
 
-/// Which implementation runs: the VAES backend (with its token) or the crate.
+/// Which implementation runs: a backend (with its token) or the crate.
+#[derive(Clone, Copy)]
 enum Imp {
     Vaes512(AesVaes512),
-    Portable(Box<dyn BlockCipher>),
+    Vaes256(AesVaes256),
+    Aesni(AesNi),
+    Portable,
 }
 
 pub(super) struct Aes {
@@ -101,23 +108,45 @@ pub(super) struct Aes {
     dec: Zeroizing<Schedule>,
     rounds: usize,
     imp: Imp,
+    /// The crate, for the portable path.
+    portable: Option<Box<dyn BlockCipher>>,
 }
 
 impl Aes {
-    /// `key` is 16, 24 or 32 bytes (checked by the registry).
+    /// `key` is 16, 24 or 32 bytes (checked by the registry): the best
+    /// backend the CPU and `DMCH_CPU` allow.
     pub(super) fn new(key: &[u8]) -> Self {
-        if let Some(t) = AesVaes512::get() {
+        Self::every(key).remove(0)
+    }
+
+    /// One instance per backend that may run here, best first, the crate
+    /// last (the tests compare them all).
+    fn every(key: &[u8]) -> Vec<Self> {
+        let mut v = Vec::new();
+        let imps = [
+            AesVaes512::get().map(Imp::Vaes512),
+            AesVaes256::get().map(Imp::Vaes256),
+            AesNi::get().map(Imp::Aesni),
+        ];
+        for imp in imps.into_iter().flatten() {
             let (enc, rounds) = expand(key);
             let mut dec = Zeroizing::new([[0u8; 16]; 15]);
-            vaes512::inverse_keys(t, &enc, rounds, &mut dec);
-            return Aes {
+            match imp {
+                Imp::Vaes512(t) => vaes512::inverse_keys(t, &enc, rounds, &mut dec),
+                Imp::Vaes256(t) => vaes256::inverse_keys(t, &enc, rounds, &mut dec),
+                Imp::Aesni(t) => aesni::inverse_keys(t, &enc, rounds, &mut dec),
+                Imp::Portable => {}
+            }
+            v.push(Aes {
                 enc,
                 dec,
                 rounds,
-                imp: Imp::Vaes512(t),
-            };
+                imp,
+                portable: None,
+            });
         }
-        Self::portable(key)
+        v.push(Self::portable(key));
+        v
     }
 
     /// The crate path (also forced by the tests).
@@ -132,15 +161,19 @@ impl Aes {
             enc,
             dec: Zeroizing::new([[0u8; 16]; 15]),
             rounds,
-            imp: Imp::Portable(c),
+            imp: Imp::Portable,
+            portable: Some(c),
         }
     }
 
-    /// The backend's token, when the SIMD backend runs.
-    fn simd(&self) -> Option<AesVaes512> {
+    /// Which backend this is, for test messages.
+    #[cfg(test)]
+    fn name(&self) -> &'static str {
         match self.imp {
-            Imp::Vaes512(t) => Some(t),
-            Imp::Portable(_) => None,
+            Imp::Vaes512(_) => "vaes512",
+            Imp::Vaes256(_) => "vaes256",
+            Imp::Aesni(_) => "aesni",
+            Imp::Portable => "crate",
         }
     }
 
@@ -166,55 +199,54 @@ impl BlockCipher for Aes {
     }
 
     fn crypt_blocks(&self, data: &mut [u8], dir: Direction) {
-        match &self.imp {
-            Imp::Portable(p) => p.crypt_blocks(data, dir),
-            Imp::Vaes512(t) => vaes512::xex(
-                *t,
-                self.keys(dir),
-                self.rounds,
-                data,
-                None,
-                dir.is_encrypt(),
-            ),
+        let (keys, r, e) = (self.keys(dir), self.rounds, dir.is_encrypt());
+        match self.imp {
+            Imp::Vaes512(t) => vaes512::xex(t, keys, r, data, None, e),
+            Imp::Vaes256(t) => vaes256::xex(t, keys, r, data, None, e),
+            Imp::Aesni(t) => aesni::xex(t, keys, r, data, None, e),
+            Imp::Portable => self
+                .portable
+                .as_ref()
+                .expect("the crate backs the portable path")
+                .crypt_blocks(data, dir),
         }
     }
 
     fn xex_blocks(&self, data: &mut [u8], whitening: &[u8], dir: Direction) -> bool {
-        let Some(t) = self.simd() else {
-            return false;
-        };
-        let keys = self.keys(dir);
-        vaes512::xex(
-            t,
-            keys,
+        let (keys, r, e, w) = (
+            self.keys(dir),
             self.rounds,
-            data,
-            Some(whitening),
             dir.is_encrypt(),
+            Some(whitening),
         );
+        match self.imp {
+            Imp::Vaes512(t) => vaes512::xex(t, keys, r, data, w, e),
+            Imp::Vaes256(t) => vaes256::xex(t, keys, r, data, w, e),
+            Imp::Aesni(t) => aesni::xex(t, keys, r, data, w, e),
+            Imp::Portable => return false,
+        }
         true
     }
 
     fn xts_blocks(&self, tweak: &mut [u8; 16], data: &mut [u8], dir: Direction) -> bool {
-        let Some(t) = self.simd() else {
-            return false;
-        };
-        vaes512::xts(
-            t,
-            self.keys(dir),
-            self.rounds,
-            tweak,
-            data,
-            dir.is_encrypt(),
-        );
+        let (keys, r, e) = (self.keys(dir), self.rounds, dir.is_encrypt());
+        match self.imp {
+            Imp::Vaes512(t) => vaes512::xts(t, keys, r, tweak, data, e),
+            Imp::Vaes256(t) => vaes256::xts(t, keys, r, tweak, data, e),
+            Imp::Aesni(t) => aesni::xts(t, keys, r, tweak, data, e),
+            Imp::Portable => return false,
+        }
         true
     }
 
     fn cbc_decrypt_blocks(&self, chain: &mut [u8], data: &mut [u8]) -> bool {
-        let Some(t) = self.simd() else {
-            return false;
-        };
-        vaes512::cbc_decrypt(t, &self.dec, self.rounds, chain, data);
+        let (keys, r) = (&self.dec, self.rounds);
+        match self.imp {
+            Imp::Vaes512(t) => vaes512::cbc_decrypt(t, keys, r, chain, data),
+            Imp::Vaes256(t) => vaes256::cbc_decrypt(t, keys, r, chain, data),
+            Imp::Aesni(t) => aesni::cbc_decrypt(t, keys, r, chain, data),
+            Imp::Portable => return false,
+        }
         true
     }
 }
@@ -242,12 +274,13 @@ mod tests {
                 "8ea2b7ca516745bfeafc49904b496089",
             ),
         ] {
-            let aes = Aes::new(&hex(key));
-            let mut b = pt.clone();
-            aes.encrypt_blocks(&mut b);
-            assert_eq!(b, hex(ct), "key {key}");
-            aes.decrypt_blocks(&mut b);
-            assert_eq!(b, pt);
+            for aes in Aes::every(&hex(key)) {
+                let mut b = pt.clone();
+                aes.encrypt_blocks(&mut b);
+                assert_eq!(b, hex(ct), "{} key {key}", aes.name());
+                aes.decrypt_blocks(&mut b);
+                assert_eq!(b, pt, "{}", aes.name());
+            }
         }
     }
 
@@ -255,9 +288,10 @@ mod tests {
     /// lengths that leave every kind of tail.
     #[test]
     fn matches_the_aes_crate() {
-        if AesVaes512::get().is_none() {
-            eprintln!("aes: no VAES/AVX-512 on this CPU; comparing the crate path only");
-        }
+        let backends: Vec<&str> = Aes::every(&[0; 16]).iter().map(|a| a.name()).collect();
+        println!(
+            "aes: comparing {backends:?} with the crate (backends this CPU and DMCH_CPU allow)"
+        );
         let mut seed = 11;
         for klen in [16, 24, 32] {
             for blocks in [1, 2, 3, 4, 5, 7, 15, 16, 17, 19, 32, 35, 256] {
@@ -267,36 +301,37 @@ mod tests {
                 rand_bytes(&mut seed, &mut data);
                 let mut w = vec![0u8; blocks * 16];
                 rand_bytes(&mut seed, &mut w);
-                let ours = Aes::new(&key);
                 let peer = Aes::portable(&key);
+                for ours in Aes::every(&key) {
+                    let blocks_name = format!("{} key {klen}, {blocks} blocks", ours.name());
+                    assert_matches(&ours, &peer, &data, &blocks_name);
 
-                assert_matches(&ours, &peer, &data, &format!("key {klen}, {blocks} blocks"));
+                    for dir in [Direction::Encrypt, Direction::Decrypt] {
+                        let mut a = data.clone();
+                        if ours.xex_blocks(&mut a, &w, dir) {
+                            let mut b = data.clone();
+                            xor(&mut b, &w);
+                            peer.crypt_blocks(&mut b, dir);
+                            xor(&mut b, &w);
+                            assert_eq!(a, b, "xex {dir:?}, {blocks_name}");
+                        }
+                    }
 
-                for dir in [Direction::Encrypt, Direction::Decrypt] {
+                    let mut iv = [0u8; 16];
+                    rand_bytes(&mut seed, &mut iv);
+                    let mut chain = iv;
                     let mut a = data.clone();
-                    if ours.xex_blocks(&mut a, &w, dir) {
+                    if ours.cbc_decrypt_blocks(&mut chain, &mut a) {
                         let mut b = data.clone();
-                        xor(&mut b, &w);
-                        peer.crypt_blocks(&mut b, dir);
-                        xor(&mut b, &w);
-                        assert_eq!(a, b, "xex {dir:?}, key {klen}, {blocks} blocks");
+                        peer.decrypt_blocks(&mut b);
+                        let mut prev = iv.to_vec();
+                        for (bb, cb) in b.chunks_exact_mut(16).zip(data.chunks_exact(16)) {
+                            xor(bb, &prev);
+                            prev = cb.to_vec();
+                        }
+                        assert_eq!(a, b, "cbc, {blocks_name}");
+                        assert_eq!(chain[..], data[data.len() - 16..], "cbc chain out");
                     }
-                }
-
-                let mut iv = [0u8; 16];
-                rand_bytes(&mut seed, &mut iv);
-                let mut chain = iv;
-                let mut a = data.clone();
-                if ours.cbc_decrypt_blocks(&mut chain, &mut a) {
-                    let mut b = data.clone();
-                    peer.decrypt_blocks(&mut b);
-                    let mut prev = iv.to_vec();
-                    for (bb, cb) in b.chunks_exact_mut(16).zip(data.chunks_exact(16)) {
-                        xor(bb, &prev);
-                        prev = cb.to_vec();
-                    }
-                    assert_eq!(a, b, "cbc, key {klen}, {blocks} blocks");
-                    assert_eq!(chain[..], data[data.len() - 16..], "cbc chain out");
                 }
             }
         }
@@ -310,29 +345,37 @@ mod tests {
         for klen in [16, 32] {
             let mut key = vec![0u8; klen];
             rand_bytes(&mut seed, &mut key);
-            let ours = Aes::new(&key);
             let peer = Aes::portable(&key);
-            for blocks in [1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 256] {
-                let mut tweak = [0u8; 16];
-                rand_bytes(&mut seed, &mut tweak);
-                let mut data = vec![0u8; blocks * 16];
-                rand_bytes(&mut seed, &mut data);
-                for dir in [Direction::Encrypt, Direction::Decrypt] {
-                    let mut t = tweak;
-                    let mut a = data.clone();
-                    if !ours.xts_blocks(&mut t, &mut a, dir) {
-                        return;
+            for ours in Aes::every(&key) {
+                for blocks in [
+                    1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 256,
+                ] {
+                    let mut tweak = [0u8; 16];
+                    rand_bytes(&mut seed, &mut tweak);
+                    let mut data = vec![0u8; blocks * 16];
+                    rand_bytes(&mut seed, &mut data);
+                    for dir in [Direction::Encrypt, Direction::Decrypt] {
+                        let mut t = tweak;
+                        let mut a = data.clone();
+                        if !ours.xts_blocks(&mut t, &mut a, dir) {
+                            continue;
+                        }
+                        let mut tv = u128::from_le_bytes(tweak);
+                        let mut b = data.clone();
+                        for blk in b.chunks_exact_mut(16) {
+                            xor(blk, &tv.to_le_bytes());
+                            peer.crypt_blocks(blk, dir);
+                            xor(blk, &tv.to_le_bytes());
+                            tv = (tv << 1) ^ ((tv >> 127) * 0x87);
+                        }
+                        assert_eq!(a, b, "{} key {klen}, {blocks} blocks, {dir:?}", ours.name());
+                        assert_eq!(
+                            t,
+                            tv.to_le_bytes(),
+                            "{} tweak after {blocks} blocks",
+                            ours.name()
+                        );
                     }
-                    let mut tv = u128::from_le_bytes(tweak);
-                    let mut b = data.clone();
-                    for blk in b.chunks_exact_mut(16) {
-                        xor(blk, &tv.to_le_bytes());
-                        peer.crypt_blocks(blk, dir);
-                        xor(blk, &tv.to_le_bytes());
-                        tv = (tv << 1) ^ ((tv >> 127) * 0x87);
-                    }
-                    assert_eq!(a, b, "key {klen}, {blocks} blocks, {dir:?}");
-                    assert_eq!(t, tv.to_le_bytes(), "tweak after {blocks} blocks");
                 }
             }
         }
