@@ -187,7 +187,7 @@ pub const PORTABLE: &[(&str, &str)] = &[
     ("twofish", "own, key-dependent tables, 4 blocks interleaved"),
     ("camellia", "own, 64-bit tables, 8 blocks interleaved"),
     ("blowfish", "own, 8 blocks interleaved"),
-    ("cast5", "cast5 crate, block by block"),
+    ("cast5", "own, RFC 2144 S-boxes, 8 blocks interleaved"),
     ("cast6", "cast6 crate"),
     ("aria", "aria crate"),
     ("sm4", "sm4 crate"),

@@ -14,6 +14,7 @@ mod adapter;
 mod aes;
 mod blowfish;
 mod camellia;
+mod cast5;
 mod des;
 mod registry;
 mod serpent;

@@ -144,7 +144,7 @@ static CIPHERS: &[CipherInfo] = &[
         block_size: 8,
         key_sizes: "5 to 16 bytes",
         accepts: |n| (5..=16).contains(&n),
-        build: keyed::<cast5::Cast5>,
+        build: |k| Box::new(super::cast5::Cast5::new(k)),
     },
     CipherInfo {
         name: "cipher_null",
