@@ -162,7 +162,7 @@ pub const SIMD: &[Simd] = &[
         what: "AVX-512 VBMI + GFNI, 64 blocks at once",
         features: &["avx512f", "avx512bw", "avx512vbmi", "gfni"],
         tier: Tier::Avx512,
-        fallback: "des crate, block by block",
+        fallback: "own, SP tables, 4 blocks interleaved",
     },
     Simd {
         backend: "des-avx512",
@@ -170,7 +170,7 @@ pub const SIMD: &[Simd] = &[
         what: "AVX-512 VBMI + GFNI, 64 blocks at once",
         features: &["avx512f", "avx512bw", "avx512vbmi", "gfni"],
         tier: Tier::Avx512,
-        fallback: "des crate, block by block",
+        fallback: "own, SP tables, 4 blocks interleaved",
     },
     Simd {
         backend: "nh-avx512",
