@@ -154,6 +154,9 @@ fn host_run(plan: &Plan) -> KernelRun {
     };
     let records = &mut run.records;
     dmcrypt_harness::kbench::run::run(plan, &ctl, &backing, &mut |v| records.push(v));
+    if dmcrypt_harness::interrupt::requested() {
+        run.problem = Some("interrupted: the points measured until then are shown".into());
+    }
     run
 }
 
@@ -190,6 +193,9 @@ fn guest_run(plan: &Plan, source: &KernelSource, label: &str, timeout: Duration)
 
 pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     let plan = plan_of(a)?;
+    // Ctrl-C ends the host run between points (its mapping, loop device
+    // and brd removed) and stops guests; the report shows what was measured.
+    dmcrypt_harness::interrupt::install();
     let mut targets = Vec::new();
     for k in &a.kernel {
         targets.push(if k == "host" {

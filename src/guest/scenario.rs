@@ -288,6 +288,70 @@ pub fn run() {
     );
     clean("bench --kernel");
 
+    // Ctrl-C mid-matrix: the run stops after the point in progress, says
+    // so, prints what it measured and leaves no mapping or loop device.
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/init".into());
+    let child = Command::new(exe)
+        .args([
+            "bench",
+            "--kernel",
+            "--spec",
+            "aes-xts-plain64:256",
+            "--flags",
+            "none,both",
+            "--sector-sizes",
+            "512,4096",
+            "--workload",
+            "4k-rand:qd=4",
+            "--device-mib",
+            "16",
+            "--seconds",
+            "0.5",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    match child {
+        Err(e) => {
+            check(
+                "bench --kernel: Ctrl-C stops it cleanly",
+                false,
+                &e.to_string(),
+            );
+        }
+        Ok(child) => {
+            std::thread::sleep(std::time::Duration::from_millis(3500));
+            // SAFETY: kill(2) on our own child's pid.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+            let out = child.wait_with_output();
+            let (code, stdout, stderr) = match &out {
+                Ok(o) => (
+                    o.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                ),
+                Err(e) => (-1, String::new(), e.to_string()),
+            };
+            let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+            let problem = v["runs"][0]["problem"].as_str().unwrap_or("");
+            check(
+                "bench --kernel: Ctrl-C stops it between points and reports what it measured",
+                code == 1
+                    && problem.starts_with("interrupted")
+                    && v["runs"][0]["missing_points"]
+                        .as_u64()
+                        .is_some_and(|m| m > 0),
+                &format!("exit {code}: {stdout}{stderr}"),
+            );
+        }
+    }
+    clean("bench --kernel interrupted");
+
     dmsetup_style();
 }
 

@@ -113,7 +113,7 @@ pub fn workload(dev: &str, bytes: u64, w: &Workload, op: Op, secs: f64) -> io::R
                     let mut done: Vec<Done> = Vec::new();
                     while q.in_flight() > 0 {
                         q.reap(1, &mut done)?;
-                        let more = start.elapsed() < until;
+                        let more = start.elapsed() < until && !crate::interrupt::requested();
                         for d in &done {
                             hist.record(d.ns);
                             ios += 1;
@@ -171,6 +171,7 @@ fn point_json(p: &Point, plan: &Plan) -> Value {
 /// first, then one per point (`kind` raw or crypt) and one per spec and
 /// sector size for the cipher alone (`kind` cipher). A mapping the kernel
 /// refuses (high_priority before 6.10) gives its points a `refused` reason.
+/// An interrupt (`crate::interrupt`) ends the run after the current point.
 pub fn run(plan: &Plan, ctl: &dm::Control, backing: &Backing, emit: &mut dyn FnMut(Value)) {
     let mut ctx = context::machine();
     ctx["kind"] = json!("context");
@@ -180,7 +181,9 @@ pub fn run(plan: &Plan, ctl: &dm::Control, backing: &Backing, emit: &mut dyn FnM
     let points = plan.points();
     let name = format!("dmch-kbench-{}", std::process::id());
     let mut i = 0;
-    while i < points.len() {
+    // Ctrl-C stops between points: the mapping in use is removed on the
+    // way out, and what was measured is reported.
+    while i < points.len() && !crate::interrupt::requested() {
         let p = &points[i];
         // The points of one mapping run together.
         let group = points[i..]
