@@ -112,7 +112,7 @@ fn reference(plan: &Plan) -> Result<Vec<Reference>> {
     let secs = plan.seconds.min(1.0);
     for s in &plan.specs {
         let spec = CipherSpec::parse(&s.spec)?;
-        let key: Vec<u8> = (0..s.bits / 8).map(|i| (i * 37 + 11) as u8).collect();
+        let key = dmcrypt_harness::kbench::run::bench_key(s.bits);
         for &ss in &plan.sector_sizes {
             let g = Geometry {
                 sector_size: ss,

@@ -148,8 +148,9 @@ pub fn workload(dev: &str, bytes: u64, w: &Workload, op: Op, secs: f64) -> io::R
     Ok(m)
 }
 
-/// The key of a benchmark mapping: fixed bytes (no secret is at stake).
-fn bench_key(bits: usize) -> Zeroizing<Vec<u8>> {
+/// The key of a benchmark mapping (and of the reference beside it):
+/// fixed bytes, no secret is at stake.
+pub fn bench_key(bits: usize) -> Zeroizing<Vec<u8>> {
     Zeroizing::new((0..bits / 8).map(|i| (i * 37 + 11) as u8).collect())
 }
 

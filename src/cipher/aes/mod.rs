@@ -94,12 +94,11 @@ fn expand(key: &[u8]) -> (Zeroizing<Schedule>, usize) {
 }
 
 /// Which implementation runs: a backend (with its token) or the crate.
-#[derive(Clone, Copy)]
 enum Imp {
     Vaes512(AesVaes512),
     Vaes256(AesVaes256),
     Aesni(AesNi),
-    Portable,
+    Portable(Box<dyn BlockCipher>),
 }
 
 pub(super) struct Aes {
@@ -108,45 +107,55 @@ pub(super) struct Aes {
     dec: Zeroizing<Schedule>,
     rounds: usize,
     imp: Imp,
-    /// The crate, for the portable path.
-    portable: Option<Box<dyn BlockCipher>>,
+}
+
+/// The SIMD backends this CPU and `DMCH_CPU` allow, best first.
+fn backends() -> impl Iterator<Item = Imp> {
+    [
+        AesVaes512::get().map(Imp::Vaes512),
+        AesVaes256::get().map(Imp::Vaes256),
+        AesNi::get().map(Imp::Aesni),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 impl Aes {
     /// `key` is 16, 24 or 32 bytes (checked by the registry): the best
-    /// backend the CPU and `DMCH_CPU` allow.
+    /// backend the CPU and `DMCH_CPU` allow, else the crate.
     pub(super) fn new(key: &[u8]) -> Self {
-        Self::every(key).remove(0)
+        match backends().next() {
+            Some(imp) => Self::with(key, imp),
+            None => Self::portable(key),
+        }
     }
 
     /// One instance per backend that may run here, best first, the crate
     /// last (the tests compare them all).
+    #[cfg(test)]
     fn every(key: &[u8]) -> Vec<Self> {
-        let mut v = Vec::new();
-        let imps = [
-            AesVaes512::get().map(Imp::Vaes512),
-            AesVaes256::get().map(Imp::Vaes256),
-            AesNi::get().map(Imp::Aesni),
-        ];
-        for imp in imps.into_iter().flatten() {
-            let (enc, rounds) = expand(key);
-            let mut dec = Zeroizing::new([[0u8; 16]; 15]);
-            match imp {
-                Imp::Vaes512(t) => vaes512::inverse_keys(t, &enc, rounds, &mut dec),
-                Imp::Vaes256(t) => vaes256::inverse_keys(t, &enc, rounds, &mut dec),
-                Imp::Aesni(t) => aesni::inverse_keys(t, &enc, rounds, &mut dec),
-                Imp::Portable => {}
-            }
-            v.push(Aes {
-                enc,
-                dec,
-                rounds,
-                imp,
-                portable: None,
-            });
+        backends()
+            .map(|imp| Self::with(key, imp))
+            .chain(std::iter::once(Self::portable(key)))
+            .collect()
+    }
+
+    /// A SIMD backend's instance: the schedule and its inverse.
+    fn with(key: &[u8], imp: Imp) -> Self {
+        let (enc, rounds) = expand(key);
+        let mut dec = Zeroizing::new([[0u8; 16]; 15]);
+        match &imp {
+            Imp::Vaes512(t) => vaes512::inverse_keys(*t, &enc, rounds, &mut dec),
+            Imp::Vaes256(t) => vaes256::inverse_keys(*t, &enc, rounds, &mut dec),
+            Imp::Aesni(t) => aesni::inverse_keys(*t, &enc, rounds, &mut dec),
+            Imp::Portable(_) => {}
         }
-        v.push(Self::portable(key));
-        v
+        Aes {
+            enc,
+            dec,
+            rounds,
+            imp,
+        }
     }
 
     /// The crate path (also forced by the tests).
@@ -161,19 +170,18 @@ impl Aes {
             enc,
             dec: Zeroizing::new([[0u8; 16]; 15]),
             rounds,
-            imp: Imp::Portable,
-            portable: Some(c),
+            imp: Imp::Portable(c),
         }
     }
 
     /// Which backend this is, for test messages.
     #[cfg(test)]
     fn name(&self) -> &'static str {
-        match self.imp {
+        match &self.imp {
             Imp::Vaes512(_) => "vaes512",
             Imp::Vaes256(_) => "vaes256",
             Imp::Aesni(_) => "aesni",
-            Imp::Portable => "crate",
+            Imp::Portable(_) => "crate",
         }
     }
 
@@ -200,15 +208,11 @@ impl BlockCipher for Aes {
 
     fn crypt_blocks(&self, data: &mut [u8], dir: Direction) {
         let (keys, r, e) = (self.keys(dir), self.rounds, dir.is_encrypt());
-        match self.imp {
-            Imp::Vaes512(t) => vaes512::xex(t, keys, r, data, None, e),
-            Imp::Vaes256(t) => vaes256::xex(t, keys, r, data, None, e),
-            Imp::Aesni(t) => aesni::xex(t, keys, r, data, None, e),
-            Imp::Portable => self
-                .portable
-                .as_ref()
-                .expect("the crate backs the portable path")
-                .crypt_blocks(data, dir),
+        match &self.imp {
+            Imp::Vaes512(t) => vaes512::xex(*t, keys, r, data, None, e),
+            Imp::Vaes256(t) => vaes256::xex(*t, keys, r, data, None, e),
+            Imp::Aesni(t) => aesni::xex(*t, keys, r, data, None, e),
+            Imp::Portable(c) => c.crypt_blocks(data, dir),
         }
     }
 
@@ -219,33 +223,33 @@ impl BlockCipher for Aes {
             dir.is_encrypt(),
             Some(whitening),
         );
-        match self.imp {
-            Imp::Vaes512(t) => vaes512::xex(t, keys, r, data, w, e),
-            Imp::Vaes256(t) => vaes256::xex(t, keys, r, data, w, e),
-            Imp::Aesni(t) => aesni::xex(t, keys, r, data, w, e),
-            Imp::Portable => return false,
+        match &self.imp {
+            Imp::Vaes512(t) => vaes512::xex(*t, keys, r, data, w, e),
+            Imp::Vaes256(t) => vaes256::xex(*t, keys, r, data, w, e),
+            Imp::Aesni(t) => aesni::xex(*t, keys, r, data, w, e),
+            Imp::Portable(_) => return false,
         }
         true
     }
 
     fn xts_blocks(&self, tweak: &mut [u8; 16], data: &mut [u8], dir: Direction) -> bool {
         let (keys, r, e) = (self.keys(dir), self.rounds, dir.is_encrypt());
-        match self.imp {
-            Imp::Vaes512(t) => vaes512::xts(t, keys, r, tweak, data, e),
-            Imp::Vaes256(t) => vaes256::xts(t, keys, r, tweak, data, e),
-            Imp::Aesni(t) => aesni::xts(t, keys, r, tweak, data, e),
-            Imp::Portable => return false,
+        match &self.imp {
+            Imp::Vaes512(t) => vaes512::xts(*t, keys, r, tweak, data, e),
+            Imp::Vaes256(t) => vaes256::xts(*t, keys, r, tweak, data, e),
+            Imp::Aesni(t) => aesni::xts(*t, keys, r, tweak, data, e),
+            Imp::Portable(_) => return false,
         }
         true
     }
 
     fn cbc_decrypt_blocks(&self, chain: &mut [u8], data: &mut [u8]) -> bool {
         let (keys, r) = (&self.dec, self.rounds);
-        match self.imp {
-            Imp::Vaes512(t) => vaes512::cbc_decrypt(t, keys, r, chain, data),
-            Imp::Vaes256(t) => vaes256::cbc_decrypt(t, keys, r, chain, data),
-            Imp::Aesni(t) => aesni::cbc_decrypt(t, keys, r, chain, data),
-            Imp::Portable => return false,
+        match &self.imp {
+            Imp::Vaes512(t) => vaes512::cbc_decrypt(*t, keys, r, chain, data),
+            Imp::Vaes256(t) => vaes256::cbc_decrypt(*t, keys, r, chain, data),
+            Imp::Aesni(t) => aesni::cbc_decrypt(*t, keys, r, chain, data),
+            Imp::Portable(_) => return false,
         }
         true
     }

@@ -131,27 +131,33 @@ const fn sbox(i: usize, v: usize) -> u8 {
     S[i][row][col]
 }
 
+/// `P(S_i(v))` as a half, for S-box `i` and chunk value `v`.
+const fn sp_word(i: usize, v: usize) -> u32 {
+    let s = sbox(i, v);
+    let mut w = 0u32;
+    let mut k = 1;
+    while k <= 32 {
+        // f bit k (1-based) = pre-P bit P[k-1]; S-box i fills pre-P bits
+        // 4i+1..4i+4, most significant output bit first.
+        let src = P[k - 1] as usize;
+        if src > 4 * i && src <= 4 * i + 4 && (s >> (3 - (src - 4 * i - 1))) & 1 == 1 {
+            w |= 1 << (k - 1);
+        }
+        k += 1;
+    }
+    w
+}
+
 /// Chunk `j` of E(P(S_i(v) in its place)), for every chunk value v.
 const fn sp_table(i: usize, j: usize) -> [u8; 64] {
     let mut table = [0u8; 64];
     let mut v = 0;
     while v < 64 {
-        let s = sbox(i, v);
-        // f bit k (1-based) = pre-P bit P[k-1]; S-box i fills pre-P bits
-        // 4i+1..4i+4, most significant output bit first.
-        let mut f = [false; 33];
-        let mut k = 1;
-        while k <= 32 {
-            let src = P[k - 1] as usize;
-            if src > 4 * i && src <= 4 * i + 4 {
-                f[k] = (s >> (3 - (src - 4 * i - 1))) & 1 == 1;
-            }
-            k += 1;
-        }
+        let f = sp_word(i, v);
         let mut c = 0u8;
         let mut t = 0;
         while t < 6 {
-            if f[chunk_source(j, t)] {
+            if (f >> (chunk_source(j, t) - 1)) & 1 == 1 {
                 c |= 1 << t;
             }
             t += 1;

@@ -5,26 +5,10 @@
 //! latency; IP and FP as byte-indexed tables. Halves use the conventions
 //! of `mod.rs`: bit k (LSB = 0) of a half is DES bit k+1.
 
-use super::{IP, P, Schedule, sbox};
+use super::{IP, Schedule, sp_word};
 
 /// Blocks processed side by side.
 const WIDE: usize = 4;
-
-/// `P(S_i(v))` as a half, for S-box `i` and chunk value `v`.
-const fn sp_word(i: usize, v: usize) -> u32 {
-    let s = sbox(i, v);
-    let mut w = 0u32;
-    let mut k = 1;
-    while k <= 32 {
-        let src = P[k - 1] as usize;
-        // S-box i fills pre-P bits 4i+1..4i+4, most significant output bit first.
-        if src > 4 * i && src <= 4 * i + 4 && (s >> (3 - (src - 4 * i - 1))) & 1 == 1 {
-            w |= 1 << (k - 1);
-        }
-        k += 1;
-    }
-    w
-}
 
 const fn sp_words() -> [[u32; 64]; 8] {
     let mut t = [[0u32; 64]; 8];
