@@ -157,12 +157,28 @@ pub const SIMD: &[Simd] = &[
         fallback: "serpent crate, block by block",
     },
     Simd {
+        backend: "serpent-avx2",
+        cipher: "serpent",
+        what: "AVX2 bit-sliced, two register sets of 8 blocks in flight, S-boxes as 13-16 gate circuits",
+        features: &["avx2"],
+        tier: Tier::Avx2,
+        fallback: "serpent crate, block by block",
+    },
+    Simd {
+        backend: "serpent-sse2",
+        cipher: "serpent",
+        what: "SSE2 bit-sliced, two register sets of 4 blocks in flight, S-boxes as 13-16 gate circuits",
+        features: &["sse2"],
+        tier: Tier::Aesni,
+        fallback: "serpent crate, block by block",
+    },
+    Simd {
         backend: "des-avx512",
         cipher: "des",
         what: "AVX-512 VBMI + GFNI, 64 blocks at once",
         features: &["avx512f", "avx512bw", "avx512vbmi", "gfni"],
         tier: Tier::Avx512,
-        fallback: "own, SP tables, 4 blocks interleaved",
+        fallback: "own, byte-indexed SP tables, 4 blocks interleaved",
     },
     Simd {
         backend: "des-avx512",
@@ -170,7 +186,7 @@ pub const SIMD: &[Simd] = &[
         what: "AVX-512 VBMI + GFNI, 64 blocks at once",
         features: &["avx512f", "avx512bw", "avx512vbmi", "gfni"],
         tier: Tier::Avx512,
-        fallback: "own, SP tables, 4 blocks interleaved",
+        fallback: "own, byte-indexed SP tables, 4 blocks interleaved",
     },
     Simd {
         backend: "nh-avx512",
@@ -274,6 +290,10 @@ tokens! {
     AesNi => "aes-aesni";
     /// AVX-512F (`cipher/serpent/avx512.rs`).
     SerpentAvx512 => "serpent-avx512";
+    /// AVX2 (`cipher/serpent/avx2.rs`).
+    SerpentAvx2 => "serpent-avx2";
+    /// SSE2 (`cipher/serpent/sse2.rs`).
+    SerpentSse2 => "serpent-sse2";
     /// AVX-512F/BW, AVX-512 VBMI and GFNI (`cipher/des/avx512.rs`).
     DesAvx512 => "des-avx512";
     /// AVX-512F (`mode/adiantum/nh/avx512.rs`).
