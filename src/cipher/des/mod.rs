@@ -235,23 +235,26 @@ pub(super) struct Des {
 /// (with its token) or the tables.
 enum Imp {
     Avx512(DesAvx512),
-    Table,
+    /// The schedules packed as the tables' round function reads them.
+    Table {
+        enc: Zeroizing<Vec<[table::Packed; 16]>>,
+        dec: Zeroizing<Vec<[table::Packed; 16]>>,
+    },
 }
 
 impl Des {
     /// `key` is 8 bytes (DES) or 24 bytes (EDE3), checked by the registry.
     pub(super) fn new(key: &[u8]) -> Self {
-        match DesAvx512::get() {
-            Some(t) => Self::with(key, Imp::Avx512(t)),
-            None => Self::portable(key),
-        }
+        Self::with(key, DesAvx512::get())
     }
 
+    /// The table path (the tests force it on AVX-512 machines).
+    #[cfg(test)]
     fn portable(key: &[u8]) -> Self {
-        Self::with(key, Imp::Table)
+        Self::with(key, None)
     }
 
-    fn with(key: &[u8], imp: Imp) -> Self {
+    fn with(key: &[u8], avx512: Option<DesAvx512>) -> Self {
         let ks: Vec<_> = key.chunks_exact(8).map(schedule).collect();
         let rev = |s: &Schedule| {
             let mut r = *s;
@@ -267,6 +270,13 @@ impl Des {
                 vec![rev(&ks[2]), *ks[1], rev(&ks[0])],
             )
         };
+        let imp = match avx512 {
+            Some(t) => Imp::Avx512(t),
+            None => Imp::Table {
+                enc: table::pack_passes(&enc),
+                dec: table::pack_passes(&dec),
+            },
+        };
         Des {
             enc: Zeroizing::new(enc),
             dec: Zeroizing::new(dec),
@@ -280,7 +290,10 @@ impl Des {
             Direction::Decrypt => &self.dec,
         };
         match &self.imp {
-            Imp::Table => table::run(keys, data),
+            Imp::Table { enc, dec } => match dir {
+                Direction::Encrypt => table::run(enc, data),
+                Direction::Decrypt => table::run(dec, data),
+            },
             Imp::Avx512(t) => {
                 super::in_groups::<{ avx512::GROUP }>(data, |g| avx512::run64(*t, keys, g))
             }

@@ -1,26 +1,32 @@
 //! DES on any CPU: a round is eight lookups of 32-bit tables that hold
 //! `P(S_i(x))` for each S-box input `x` (computed at compile time from the
-//! standard's tables in `mod.rs`), the E expansion being rotations of the
-//! half; four blocks interleaved so one block's loads hide another's
-//! latency; IP and FP as byte-indexed tables. Halves use the conventions
-//! of `mod.rs`: bit k (LSB = 0) of a half is DES bit k+1.
+//! standard's tables in `mod.rs`). E is two rotations of the half: one
+//! puts the even 6-bit chunks at the bottom of its four bytes, the other
+//! the odd ones, so after one key xor each (the round key's chunks packed
+//! the same way) every lookup index is a byte of a register and the tables
+//! are 256 entries ignoring the byte's top two bits. Four blocks
+//! interleaved so one block's loads hide another's latency; IP and FP as
+//! byte-indexed tables. Halves use the conventions of `mod.rs`: bit k
+//! (LSB = 0) of a half is DES bit k+1.
 
 use super::{IP, Schedule, sp_word};
+use zeroize::Zeroizing;
 
 /// Blocks processed side by side.
 const WIDE: usize = 4;
 
-const fn sp_words() -> [[u32; 64]; 8] {
-    let mut t = [[0u32; 64]; 8];
+/// `SP[j][b] = P(S_j(b & 63))`: indexed by a whole byte.
+const fn sp_words() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
     let mut p = 0;
-    while p < 512 {
-        t[p / 64][p % 64] = sp_word(p / 64, p % 64);
+    while p < 8 * 256 {
+        t[p / 256][p % 256] = sp_word(p / 256, p % 64);
         p += 1;
     }
     t
 }
 
-static SP: [[u32; 64]; 8] = sp_words();
+static SP: [[u32; 256]; 8] = sp_words();
 
 /// A 64-bit bit permutation as eight byte-indexed tables: `out = OR of
 /// t[b][in byte b]`. `src(n)` gives, for output bit n (1-based, MSB first),
@@ -65,20 +71,32 @@ fn permute(t: &[[u64; 256]; 8], x: u64) -> u64 {
     out
 }
 
-/// The round function: chunk j of E(r) is the half rotated right by
-/// 4j - 1 (mod 32), six bits.
+/// A round key's chunks packed as the round function reads them: even
+/// chunks in the bytes of the first word, odd ones in the second.
+pub(super) type Packed = [u32; 2];
+
+fn pack(k: &[u8; 8]) -> Packed {
+    let word = |o: usize| (0..4).fold(0u32, |w, b| w | (k[2 * b + o] as u32) << (8 * b));
+    [word(0), word(1)]
+}
+
+/// The round function. Chunk j of E(r) is the half rotated right by
+/// 4j - 1 (mod 32), six bits: so chunk 2b is byte b of r rotated left by
+/// one, chunk 2b + 1 byte b of r rotated right by three.
 #[inline(always)]
-fn f(r: u32, k: &[u8; 8]) -> u32 {
+fn f(r: u32, k: &Packed) -> u32 {
+    let even = r.rotate_left(1) ^ k[0];
+    let odd = r.rotate_right(3) ^ k[1];
+    let (e, o) = (even.to_le_bytes(), odd.to_le_bytes());
     let mut out = 0;
-    for (j, kj) in k.iter().enumerate() {
-        let chunk = (r.rotate_right(((4 * j + 31) % 32) as u32) as u8 & 0x3f) ^ kj;
-        out ^= SP[j][chunk as usize];
+    for b in 0..4 {
+        out ^= SP[2 * b][e[b] as usize] ^ SP[2 * b + 1][o[b] as usize];
     }
     out
 }
 
 #[inline(always)]
-fn run_n<const N: usize>(passes: &[Schedule], data: &mut [u8]) {
+fn run_n<const N: usize>(passes: &[[Packed; 16]], data: &mut [u8]) {
     let mut l = [0u32; N];
     let mut r = [0u32; N];
     for b in 0..N {
@@ -109,7 +127,7 @@ fn run_n<const N: usize>(passes: &[Schedule], data: &mut [u8]) {
 
 /// Every whole block of `data` through `passes` (one schedule per DES pass,
 /// in order and direction).
-pub(super) fn run(passes: &[Schedule], data: &mut [u8]) {
+pub(super) fn run(passes: &[[Packed; 16]], data: &mut [u8]) {
     super::super::interleaved(
         data,
         8 * WIDE,
@@ -117,4 +135,9 @@ pub(super) fn run(passes: &[Schedule], data: &mut [u8]) {
         |c| run_n::<WIDE>(passes, c),
         |b| run_n::<1>(passes, b),
     );
+}
+
+/// Schedules packed for `run`, once per key.
+pub(super) fn pack_passes(passes: &[Schedule]) -> Zeroizing<Vec<[Packed; 16]>> {
+    Zeroizing::new(passes.iter().map(|s| s.map(|k| pack(&k))).collect())
 }
