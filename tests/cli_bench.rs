@@ -51,6 +51,34 @@ fn bench_rejects_a_bad_spec_in_one_line() {
     assert!(err.contains("100-bit key"), "{err}");
 }
 
+/// `--buffer` sets the bytes per call (reported in the JSON) and must be
+/// whole sectors: a bad one is one error line.
+#[test]
+fn bench_buffer_is_whole_sectors() {
+    let out = Command::new(DMCH)
+        .args(["bench", "--json", "--seconds", "0.01", "--buffer", "8192"])
+        .args(["--sector-size", "4096", "--spec", "aes-xts-plain64:256"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["buffer_bytes"], 8192);
+    for bad in ["1000", "0", "2147483648"] {
+        let out = Command::new(DMCH)
+            .args(["bench", "--seconds", "0.01", "--buffer", bad])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--buffer {bad} accepted");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--buffer"), "{err}");
+    }
+}
+
 /// `--kernel` alone runs the kernel matrix on the host where it can (root
 /// and device-mapper) and otherwise says why, in the JSON report (which
 /// keeps its schema and the reference figures) and on stderr, with a
