@@ -72,6 +72,13 @@ pub trait BlockCipher: Send + Sync {
         false
     }
 
+    /// Fused CBC encryption of whole blocks (serial: one sector alone),
+    /// `chain` holding the previous ciphertext block in and the last one
+    /// out. `false`: no fused path, the mode calls the cipher per block.
+    fn cbc_encrypt_blocks(&self, _chain: &mut [u8], _data: &mut [u8]) -> bool {
+        false
+    }
+
     /// Fused CBC decryption of whole blocks, `chain` holding the previous
     /// ciphertext block in and the last one out. `false`: no fused path.
     fn cbc_decrypt_blocks(&self, _chain: &mut [u8], _data: &mut [u8]) -> bool {

@@ -65,6 +65,53 @@ pub(super) fn cbc_decrypt(
     unsafe { cbc_decrypt_raw(keys, rounds, chain, data) }
 }
 
+/// CBC encryption of whole blocks, serial, `chain` holding the previous
+/// ciphertext block in and the last one out. Every AES backend uses it: a
+/// chain has one block in flight, so wider registers gain nothing.
+pub(super) fn cbc_encrypt(
+    _: AesNi,
+    keys: &Schedule,
+    rounds: usize,
+    chain: &mut [u8],
+    data: &mut [u8],
+) {
+    assert!(chain.len() >= 16, "CBC chain shorter than a block");
+    // SAFETY: the token proves AES-NI; the chain block is there.
+    unsafe { cbc_encrypt_raw(keys, rounds, chain, data) }
+}
+
+#[target_feature(enable = "aes,sse2")]
+unsafe fn cbc_encrypt_raw(keys: &Schedule, rounds: usize, chain: &mut [u8], data: &mut [u8]) {
+    unsafe {
+        match rounds {
+            10 => cbc_enc_r::<10>(keys, chain, data),
+            12 => cbc_enc_r::<12>(keys, chain, data),
+            _ => cbc_enc_r::<14>(keys, chain, data),
+        }
+    }
+}
+
+/// The chain is the latency of R rounds per block: the plaintext is
+/// whitened with the first round key before the previous ciphertext
+/// arrives, so only one XOR sits between two blocks' rounds.
+#[inline(always)]
+unsafe fn cbc_enc_r<const R: usize>(keys: &Schedule, chain: &mut [u8], data: &mut [u8]) {
+    unsafe {
+        let k = load_keys(keys, R);
+        let p = data.as_mut_ptr() as *mut __m128i;
+        let mut prev = _mm_loadu_si128(chain.as_ptr() as *const __m128i);
+        for i in 0..data.len() / 16 {
+            let mut x = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(p.add(i)), k[0]), prev);
+            for key in &k[1..R] {
+                x = _mm_aesenc_si128(x, *key);
+            }
+            prev = _mm_aesenclast_si128(x, k[R]);
+            _mm_storeu_si128(p.add(i), prev);
+        }
+        _mm_storeu_si128(chain.as_mut_ptr() as *mut __m128i, prev);
+    }
+}
+
 /// # Safety
 /// The CPU must have AES-NI.
 #[target_feature(enable = "aes")]

@@ -107,6 +107,8 @@ pub(super) struct Aes {
     dec: Zeroizing<Schedule>,
     rounds: usize,
     imp: Imp,
+    /// AES-NI for serial CBC encryption, whatever backend runs the rest.
+    serial: Option<AesNi>,
 }
 
 /// The SIMD backends this CPU and `DMCH_CPU` allow, best first.
@@ -155,6 +157,7 @@ impl Aes {
             dec,
             rounds,
             imp,
+            serial: AesNi::get(),
         }
     }
 
@@ -171,6 +174,7 @@ impl Aes {
             dec: Zeroizing::new([[0u8; 16]; 15]),
             rounds,
             imp: Imp::Portable(c),
+            serial: None,
         }
     }
 
@@ -239,6 +243,14 @@ impl BlockCipher for Aes {
             Imp::Vaes256(t) => vaes256::xts(*t, keys, r, tweak, data, e),
             Imp::Aesni(t) => aesni::xts(*t, keys, r, tweak, data, e),
             Imp::Portable(_) => return false,
+        }
+        true
+    }
+
+    fn cbc_encrypt_blocks(&self, chain: &mut [u8], data: &mut [u8]) -> bool {
+        match self.serial {
+            Some(t) => aesni::cbc_encrypt(t, &self.enc, self.rounds, chain, data),
+            None => return false,
         }
         true
     }
@@ -323,6 +335,19 @@ mod tests {
 
                     let mut iv = [0u8; 16];
                     rand_bytes(&mut seed, &mut iv);
+                    let mut chain = iv;
+                    let mut a = data.clone();
+                    if ours.cbc_encrypt_blocks(&mut chain, &mut a) {
+                        let mut b = data.clone();
+                        let mut prev = iv.to_vec();
+                        for bb in b.chunks_exact_mut(16) {
+                            xor(bb, &prev);
+                            peer.encrypt_blocks(bb);
+                            prev = bb.to_vec();
+                        }
+                        assert_eq!(a, b, "cbc encryption, {blocks_name}");
+                        assert_eq!(chain[..], b[b.len() - 16..], "cbc encryption chain out");
+                    }
                     let mut chain = iv;
                     let mut a = data.clone();
                     if ours.cbc_decrypt_blocks(&mut chain, &mut a) {
