@@ -232,15 +232,17 @@ pub(super) struct Des {
 }
 
 /// Which implementation runs over the schedules above: the AVX-512 backend
-/// (with its token) or the tables.
-enum Imp {
-    Avx512(DesAvx512),
+/// (with its token) for eight blocks and more, the tables for the rest (a
+/// lone CBC block through a 64-block group cost 64 blocks' work).
+struct Imp {
+    avx512: Option<DesAvx512>,
     /// The schedules packed as the tables' round function reads them.
-    Table {
-        enc: Zeroizing<Vec<[table::Packed; 16]>>,
-        dec: Zeroizing<Vec<[table::Packed; 16]>>,
-    },
+    packed_enc: Zeroizing<Vec<[table::Packed; 16]>>,
+    packed_dec: Zeroizing<Vec<[table::Packed; 16]>>,
 }
+
+/// Below this many bytes the tables beat a 64-block AVX-512 group.
+const SMALL: usize = 8 * 8;
 
 impl Des {
     /// `key` is 8 bytes (DES) or 24 bytes (EDE3), checked by the registry.
@@ -270,12 +272,10 @@ impl Des {
                 vec![rev(&ks[2]), *ks[1], rev(&ks[0])],
             )
         };
-        let imp = match avx512 {
-            Some(t) => Imp::Avx512(t),
-            None => Imp::Table {
-                enc: table::pack_passes(&enc),
-                dec: table::pack_passes(&dec),
-            },
+        let imp = Imp {
+            avx512,
+            packed_enc: table::pack_passes(&enc),
+            packed_dec: table::pack_passes(&dec),
         };
         Des {
             enc: Zeroizing::new(enc),
@@ -289,14 +289,14 @@ impl Des {
             Direction::Encrypt => &self.enc,
             Direction::Decrypt => &self.dec,
         };
-        match &self.imp {
-            Imp::Table { enc, dec } => match dir {
-                Direction::Encrypt => table::run(enc, data),
-                Direction::Decrypt => table::run(dec, data),
-            },
-            Imp::Avx512(t) => {
-                super::in_groups::<{ avx512::GROUP }>(data, |g| avx512::run64(*t, keys, g))
+        match self.imp.avx512 {
+            Some(t) if data.len() >= SMALL => {
+                super::in_groups::<{ avx512::GROUP }>(data, |g| avx512::run64(t, keys, g))
             }
+            _ => match dir {
+                Direction::Encrypt => table::run(&self.imp.packed_enc, data),
+                Direction::Decrypt => table::run(&self.imp.packed_dec, data),
+            },
         }
     }
 }
