@@ -62,7 +62,7 @@ pub(super) fn cbc_decrypt(
 ) {
     assert!(chain.len() >= 16, "CBC chain shorter than a block");
     // SAFETY: the token proves AES-NI; the chain block is there.
-    unsafe { cbc_decrypt_raw(keys, rounds, chain, data) }
+    unsafe { cbc_raw(keys, rounds, chain, data, false) }
 }
 
 /// CBC encryption of whole blocks, serial, `chain` holding the previous
@@ -77,18 +77,7 @@ pub(super) fn cbc_encrypt(
 ) {
     assert!(chain.len() >= 16, "CBC chain shorter than a block");
     // SAFETY: the token proves AES-NI; the chain block is there.
-    unsafe { cbc_encrypt_raw(keys, rounds, chain, data) }
-}
-
-#[target_feature(enable = "aes,sse2")]
-unsafe fn cbc_encrypt_raw(keys: &Schedule, rounds: usize, chain: &mut [u8], data: &mut [u8]) {
-    unsafe {
-        match rounds {
-            10 => cbc_enc_r::<10>(keys, chain, data),
-            12 => cbc_enc_r::<12>(keys, chain, data),
-            _ => cbc_enc_r::<14>(keys, chain, data),
-        }
-    }
+    unsafe { cbc_raw(keys, rounds, chain, data, true) }
 }
 
 /// The chain is the latency of R rounds per block: the plaintext is
@@ -313,12 +302,21 @@ unsafe fn xts_r<const R: usize, const ENC: bool>(
 }
 
 #[target_feature(enable = "aes,sse2")]
-unsafe fn cbc_decrypt_raw(keys: &Schedule, rounds: usize, chain: &mut [u8], data: &mut [u8]) {
+unsafe fn cbc_raw(keys: &Schedule, rounds: usize, chain: &mut [u8], data: &mut [u8], enc: bool) {
+    unsafe { by_rounds!(cbc_any, rounds, enc, keys, chain, data) }
+}
+
+#[inline(always)]
+unsafe fn cbc_any<const R: usize, const ENC: bool>(
+    keys: &Schedule,
+    chain: &mut [u8],
+    data: &mut [u8],
+) {
     unsafe {
-        match rounds {
-            10 => cbc_r::<10>(keys, chain, data),
-            12 => cbc_r::<12>(keys, chain, data),
-            _ => cbc_r::<14>(keys, chain, data),
+        if ENC {
+            cbc_enc_r::<R>(keys, chain, data)
+        } else {
+            cbc_r::<R>(keys, chain, data)
         }
     }
 }
