@@ -64,6 +64,10 @@ pub struct Report {
     pub cached_kernels: Vec<(String, bool)>,
     /// The apt state the kernel fetcher uses.
     pub apt: Vec<String>,
+    /// The archive other suites are fetched from (this machine's own).
+    pub mirror: Result<String, String>,
+    /// What each `debian:NAME` resolves to with the lists at hand.
+    pub kernel_names: Vec<(String, Result<String, String>)>,
 }
 
 /// How `dmch doctor` may find out whether KVM works.
@@ -152,6 +156,8 @@ impl Report {
             kvm,
             cached_kernels: vm::cache_entries(),
             apt: vm::apt_state(),
+            mirror: vm::debian_mirror().map_err(|e| e.to_string()),
+            kernel_names: vm::debian_resolutions(),
         }
     }
 
@@ -231,6 +237,11 @@ impl Report {
                 "kvm": self.kvm.json(),
                 "cached_kernels": self.cached_kernels.iter().map(|(n, ok)| json!({"package": n, "complete": ok})).collect::<Vec<_>>(),
                 "apt": self.apt,
+                "debian_mirror": match &self.mirror { Ok(m) => json!(m), Err(e) => json!({"error": e}) },
+                "kernel_names": self.kernel_names.iter().map(|(n, r)| match r {
+                    Ok(p) => json!({"name": n, "package": p}),
+                    Err(e) => json!({"name": n, "unknown": e}),
+                }).collect::<Vec<_>>(),
             },
             "jobs": self.jobs().into_iter().map(|(j, p)| json!({"job": j, "path": p})).collect::<Vec<_>>(),
         })
@@ -326,6 +337,23 @@ impl Report {
         }
         for a in &self.apt {
             let _ = writeln!(t, "  apt            {a}");
+        }
+        match &self.mirror {
+            Ok(m) => {
+                let _ = writeln!(
+                    t,
+                    "  mirror         {m} (this machine's apt sources; other suites come from it)"
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(t, "  mirror         none: {e}");
+            }
+        }
+        for (n, r) in &self.kernel_names {
+            let _ = match r {
+                Ok(p) => writeln!(t, "  kernel name    {n:<26} {p}"),
+                Err(e) => writeln!(t, "  kernel name    {n:<26} ({e})"),
+            };
         }
         let _ = writeln!(t, "jobs");
         for (j, p) in self.jobs() {

@@ -180,8 +180,8 @@ impl SectorCrypt {
             .map(|k| template.instantiate(k).map_err(Error::Key))
             .collect::<Result<Vec<_>>>()?;
         let ivgen = match info {
-            Some(i) => Some(
-                i.build(&IvSetup {
+            Some(i) => {
+                let setup = IvSetup {
                     template: &template,
                     opts: spec.ivopts.as_deref(),
                     iv_size,
@@ -191,9 +191,12 @@ impl SectorCrypt {
                     key,
                     keycount,
                     fault,
-                })
-                .map_err(Error::Key)?,
-            ),
+                };
+                if let Some(why) = i.undefined(&setup) {
+                    return Err(Error::Undefined(why));
+                }
+                Some(i.build(&setup).map_err(Error::Key)?)
+            }
             None => None,
         };
         Ok(SectorCrypt {

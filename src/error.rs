@@ -26,6 +26,10 @@ pub enum Error {
     /// The kernel would accept this, but it cannot be reproduced offline.
     #[error("not reproducible offline: {0}")]
     Offline(String),
+    /// The kernel accepts this, but its result depends on memory it does
+    /// not own: no reference result exists, and the kernel is at fault.
+    #[error("the kernel's result is undefined: {0}")]
+    Undefined(String),
     /// A vector file is malformed.
     #[error("{file}:{line}: {why}")]
     Vector {

@@ -26,9 +26,16 @@ pub enum Fault {
     TcwNoCrc,
     /// elephant runs diffuser B before A on writes (and the reverse on reads).
     ElephantSwappedDiffusers,
-    /// lmk refuses key parts under 16 bytes (the reference before the
-    /// fuzzer showed the kernel pads the seed with zeros).
-    LmkShortPartsRefused,
+    /// lmk takes key parts under 16 bytes as defined, padding the seed
+    /// with zeros (what an earlier reference encoded: the kernel reads past
+    /// the key there, so no result of it is defined).
+    LmkShortSeedPadded,
+    /// Table numbers of 2^64 or more wrap on every kernel version (the
+    /// 6.12 rule taken for all: 7.2 saturates them).
+    NumbersAlwaysWrap,
+    /// Table numbers of 2^64 or more saturate on every kernel version
+    /// (the 7.2 rule taken for all: 6.12 wraps them).
+    NumbersAlwaysSaturate,
 }
 
 /// Every fault with its `DMCH_TEST_FAULT` name.
@@ -50,7 +57,9 @@ pub const ALL: &[(&str, Fault)] = &[
         "elephant-swapped-diffusers",
         Fault::ElephantSwappedDiffusers,
     ),
-    ("lmk-short-parts-refused", Fault::LmkShortPartsRefused),
+    ("lmk-short-seed-padded", Fault::LmkShortSeedPadded),
+    ("numbers-always-wrap", Fault::NumbersAlwaysWrap),
+    ("numbers-always-saturate", Fault::NumbersAlwaysSaturate),
 ];
 
 impl Fault {

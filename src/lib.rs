@@ -40,6 +40,7 @@ pub(crate) mod iv;
 pub mod kbench;
 pub mod key;
 pub mod keyderive;
+pub mod kver;
 pub(crate) mod leftovers;
 pub mod luks;
 pub mod mode;

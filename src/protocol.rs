@@ -5,6 +5,7 @@
 //! so a reader starts at the tag.
 
 use crate::oracle::KernelResult;
+use crate::oracle::klog::FaultKind;
 
 /// Initramfs paths (relative to its root) the host writes and the agent reads.
 pub mod files {
@@ -21,6 +22,8 @@ pub mod files {
     pub const BENCH_PLAN: &str = "bench/plan.json";
     /// The brd module of the guest's kernel, loaded with the plan's size.
     pub const BENCH_BRD: &str = "bench/brd.ko";
+    /// Test-only misbehaviour (`guest::hooks`), when asked for.
+    pub const HOOKS: &str = "hooks";
     /// Present when the agent should also run the real-setup scenario.
     pub const SCENARIO: &str = "scenario";
     /// LUKS images made on the host (by cryptsetup), `NAME.img` with its
@@ -48,8 +51,18 @@ pub enum Line {
         passed: bool,
         detail: String,
     },
+    /// The agent starts this case: if the guest dies or hangs now, the
+    /// case is the one in progress.
+    Begin(String),
     /// What the kernel did with one case.
     Result { id: String, result: KernelResult },
+    /// One line of a kernel fault report logged while the case ran (they
+    /// come before the case's result, in order).
+    Klog {
+        id: String,
+        kind: FaultKind,
+        text: String,
+    },
     /// One record of the kernel benchmark (`kbench::run`), as JSON.
     Bench(String),
     /// The agent cannot go on.
@@ -83,6 +96,10 @@ impl Line {
                 if *passed { "PASS" } else { "FAIL" },
                 flat(detail)
             ),
+            Line::Begin(id) => format!("DMCH-CASE\t{}", flat(id)),
+            Line::Klog { id, kind, text } => {
+                format!("DMCH-KLOG\t{}\t{}\t{}", flat(id), kind.name(), flat(text))
+            }
             Line::Result { id, result } => match result {
                 KernelResult::Rejected(e) => format!("DMCH-RESULT\t{id}\tREJECT\t{}", flat(e)),
                 KernelResult::Error(e) => format!("DMCH-RESULT\t{id}\tERROR\t{}", flat(e)),
@@ -135,6 +152,18 @@ impl Line {
                     name: f[0].into(),
                     passed: f[1] == "PASS",
                     detail: f[2].into(),
+                }
+            }
+            "DMCH-CASE" if !rest.is_empty() => Line::Begin(rest.into()),
+            "DMCH-KLOG" => {
+                let f: Vec<&str> = rest.splitn(3, '\t').collect();
+                if f.len() != 3 {
+                    return None;
+                }
+                Line::Klog {
+                    id: f[0].into(),
+                    kind: FaultKind::parse(f[1])?,
+                    text: f[2].into(),
                 }
             }
             "DMCH-RESULT" => {
@@ -214,6 +243,12 @@ mod tests {
             },
             Line::Bench(r#"{"kind":"raw","op":"read","result":{"mib_s":1.5}}"#.into()),
             Line::Fatal("no device-mapper control".into()),
+            Line::Begin("des:64-cbc-lmk/k520/s512/iv0/o0".into()),
+            Line::Klog {
+                id: "des:64-cbc-lmk/k520/s512/iv0/o0".into(),
+                kind: FaultKind::Fortify,
+                text: "memcpy: detected buffer overflow: 16 byte read of buffer size 8".into(),
+            },
             Line::Done(691),
         ]
     }
@@ -254,6 +289,8 @@ mod tests {
             "DMCH-CHECK\tname\tMAYBE\tdetail",
             "DMCH-DONE\tmany",
             "DMCH-UNKNOWN\tx",
+            "DMCH-KLOG\tid\tnot-a-kind\ttext",
+            "DMCH-CASE",
         ] {
             assert_eq!(Line::decode(bad), None, "{bad}");
         }

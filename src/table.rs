@@ -8,7 +8,9 @@
 
 use crate::engine::Geometry;
 use crate::error::{Error, Result};
+use crate::fault::Fault;
 use crate::key::Key;
+use crate::kver::KernelVersion;
 use crate::spec::CipherSpec;
 use std::fmt;
 
@@ -89,26 +91,97 @@ pub struct Table {
 /// The largest integrity tag dm-crypt takes (MAX_TAG_SIZE).
 const MAX_TAG_SIZE: u32 = 480;
 
+/// How the kernel's `sscanf` turns a decimal number of 2^64 or more into
+/// 64 bits (lib/kstrtox.c `_parse_integer_limit`): every digit is consumed
+/// either way, so the table loads with the value it gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// `res = res * base + val` wraps: N mod 2^64 (seen on 5.10, 6.1 and
+    /// 6.12; 6.12.118's source, kstrtox.c:82).
+    Wrap,
+    /// `check_mul_overflow`/`check_add_overflow` set ULLONG_MAX: min(N,
+    /// 2^64 - 1) (seen on 7.2.13 and 7.3-rc7; kstrtox.c:84-86 there).
+    Saturate,
+}
+
+/// The first kernel version known to saturate: 6.12 wraps and 7.2 does
+/// not; 6.13 to 7.1 were not checked, and are taken to saturate.
+pub const SATURATING_FROM: KernelVersion = KernelVersion::new(6, 13);
+
+impl Overflow {
+    /// The rule of `rules`' kernel; without a version, the newest kernels'.
+    pub fn of(rules: Rules) -> Overflow {
+        if rules.fault.is(Fault::NumbersAlwaysWrap) {
+            return Overflow::Wrap;
+        }
+        if rules.fault.is(Fault::NumbersAlwaysSaturate) {
+            return Overflow::Saturate;
+        }
+        match rules.kernel {
+            Some(v) if v < SATURATING_FROM => Overflow::Wrap,
+            _ => Overflow::Saturate,
+        }
+    }
+}
+
+/// The kernel version whose parsing rules a table follows (`None`: the
+/// newest kernels'). Only numbers of 2^64 or more read differently so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// The kernel, when known.
+    pub kernel: Option<KernelVersion>,
+    /// A parsing rule broken on purpose (the `test-fault` mutants).
+    pub fault: Fault,
+}
+
+impl Rules {
+    /// The rules of kernel `v`.
+    pub fn of_kernel(v: KernelVersion) -> Rules {
+        Rules {
+            kernel: Some(v),
+            fault: Fault::None,
+        }
+    }
+
+    /// The rules of the kernel that reported `release`; the newest
+    /// kernels' when it names no version.
+    pub fn of_release(release: &str) -> Rules {
+        Rules {
+            kernel: KernelVersion::from_release(release),
+            fault: Fault::None,
+        }
+    }
+}
+
 /// A number as dm-crypt's `sscanf("%llu")` reads it: decimal digits only,
-/// and a value past 2^64 wraps, as the kernel's parser lets it (the fuzzer
-/// showed `sector_size:66048` loads as 512 through `%hu`).
-fn kernel_number(field: &str, s: &str) -> Result<u64> {
+/// a value past 2^64 wrapped or saturated as `rules`' kernel does (the
+/// narrower `%u`/`%hu` fields then cut this to their width: the fuzzer
+/// showed `sector_size:66048` loads as 512 through `%hu` on 6.12).
+fn kernel_number(field: &str, s: &str, rules: Rules) -> Result<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::Table(format!(
             "{field} '{s}' is not an unsigned decimal number"
         )));
     }
+    let overflow = Overflow::of(rules);
     Ok(s.bytes().fold(0u64, |n, b| {
-        n.wrapping_mul(10).wrapping_add(u64::from(b - b'0'))
+        let d = u64::from(b - b'0');
+        match overflow {
+            Overflow::Wrap => n.wrapping_mul(10).wrapping_add(d),
+            Overflow::Saturate => n
+                .checked_mul(10)
+                .and_then(|x| x.checked_add(d))
+                .unwrap_or(u64::MAX),
+        }
     }))
 }
 
 /// The optional-parameter count as device-mapper's `dm_read_arg` reads it:
 /// `sscanf("%u")`, digits only (a '+' is refused, seen on 6.12), cut to
 /// 32 bits.
-fn count_number(s: &str) -> Result<u64> {
+fn count_number(s: &str, rules: Rules) -> Result<u64> {
     Ok(u64::from(
-        kernel_number("optional parameter count", s)? as u32
+        kernel_number("optional parameter count", s, rules)? as u32,
     ))
 }
 
@@ -123,12 +196,12 @@ fn number(field: &str, s: &str) -> Result<u64> {
 }
 
 impl Options {
-    fn parse(args: &[&str]) -> Result<Self> {
+    fn parse(args: &[&str], rules: Rules) -> Result<Self> {
         let mut o = Options::default();
         let Some((count, rest)) = args.split_first() else {
             return Ok(o);
         };
-        let n = count_number(count)?;
+        let n = count_number(count, rules)?;
         // dm-crypt's feature-argument bound (9 since 6.10 added high_priority).
         if n > 9 {
             return Err(Error::Table(format!(
@@ -146,13 +219,13 @@ impl Options {
         // (seen on 5.10, 6.1 and 6.12: `0 sector_size:2048` loads with
         // 512-byte sectors).
         for opt in &rest[..n] {
-            o.apply(opt)?;
+            o.apply(opt, rules)?;
         }
         o.read.ignored = rest[n..].iter().map(|s| s.to_string()).collect();
         Ok(o)
     }
 
-    fn apply(&mut self, opt: &str) -> Result<()> {
+    fn apply(&mut self, opt: &str, rules: Rules) -> Result<()> {
         let flag = opt.to_ascii_lowercase();
         match flag.as_str() {
             "allow_discards" => self.allow_discards = true,
@@ -165,7 +238,7 @@ impl Options {
             _ => {
                 if let Some(v) = opt.strip_prefix("sector_size:") {
                     // `%hu`: the number is cut to 16 bits before it is checked.
-                    let ss = kernel_number("sector_size", v)? as u16;
+                    let ss = kernel_number("sector_size", v, rules)? as u16;
                     if !(512..=4096).contains(&ss) || !ss.is_power_of_two() {
                         return Err(Error::Table(format!(
                             "sector_size:{v} is not a power of two between 512 and 4096"
@@ -235,8 +308,14 @@ impl Options {
 }
 
 impl CryptParams {
-    /// Parse the crypt target's parameters, already split on whitespace.
+    /// Parse the crypt target's parameters, already split on whitespace,
+    /// as the newest kernels read them.
     pub fn parse_args(args: &[&str]) -> Result<Self> {
+        Self::parse_args_as(args, Rules::default())
+    }
+
+    /// Parse the crypt target's parameters as kernel `rules` reads them.
+    pub fn parse_args_as(args: &[&str], rules: Rules) -> Result<Self> {
         if args.len() < 5 {
             return Err(Error::Table(format!(
                 "crypt needs <cipher> <key> <iv_offset> <device> <offset>; got {} field(s)",
@@ -245,10 +324,10 @@ impl CryptParams {
         }
         let cipher = CipherSpec::parse(args[0])?;
         let key = Key::parse(args[1])?;
-        let iv_offset = kernel_number("iv_offset", args[2])?;
+        let iv_offset = kernel_number("iv_offset", args[2], rules)?;
         let device = args[3].to_string();
-        let offset = kernel_number("device offset", args[4])?;
-        let options = Options::parse(&args[5..])?;
+        let offset = kernel_number("device offset", args[4], rules)?;
+        let options = Options::parse(&args[5..], rules)?;
         let p = CryptParams {
             cipher,
             key,
@@ -429,8 +508,14 @@ impl Table {
         Ok(Table { start, len, params })
     }
 
-    /// Parse a whole line: `<start> <len> crypt <params...>`.
+    /// Parse a whole line: `<start> <len> crypt <params...>`, as the
+    /// newest kernels read it.
     pub fn parse(line: &str) -> Result<Self> {
+        Self::parse_as(line, Rules::default())
+    }
+
+    /// [`Table::parse`] as the kernel of `rules` reads the line.
+    pub fn parse_as(line: &str, rules: Rules) -> Result<Self> {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 3 {
             return Err(Error::Table(
@@ -445,7 +530,7 @@ impl Table {
         if len == 0 {
             return Err(Error::Table("length is zero".into()));
         }
-        let params = CryptParams::parse_args(&f[3..])?;
+        let params = CryptParams::parse_args_as(&f[3..], rules)?;
         Table::new(start, len, params)
     }
 
@@ -541,7 +626,57 @@ mod tests {
         let t = p("0 /dev/x 0 1 sector_size:66048");
         assert_eq!(t.params.geometry().sector_size, 512);
         assert_eq!(t.params.options.sector_size, None);
-        let t = p("18446744073709551617 /dev/x 000000000000000000000018");
-        assert_eq!((t.params.iv_offset, t.params.offset), (1, 18));
+    }
+
+    /// Numbers of 2^64 or more: 6.12 and earlier wrap them, 7.2 and later
+    /// saturate them (lib/kstrtox.c; see [`Overflow`]). Both sides of the
+    /// boundary, and its edges.
+    #[test]
+    fn numbers_past_2_64_wrap_until_6_12_and_saturate_from_6_13() {
+        let k = "00112233445566778899aabbccddeeff";
+        let at = |v: KernelVersion, rest: &str| {
+            Table::parse_as(
+                &format!("0 8 crypt aes-cbc-plain {k} {rest}"),
+                Rules::of_kernel(v),
+            )
+            .unwrap()
+            .params
+        };
+        let (old, new) = (KernelVersion::new(6, 12), KernelVersion::new(7, 2));
+        let big = "18446744073709551617 /dev/x 000000000000000000000018";
+        let t = at(old, big);
+        assert_eq!((t.iv_offset, t.offset), (1, 18));
+        let t = at(new, big);
+        assert_eq!((t.iv_offset, t.offset), (u64::MAX, 18));
+        // 2^64 - 1 itself reads the same everywhere.
+        for v in [old, new] {
+            assert_eq!(at(v, "18446744073709551615 /dev/x 0").iv_offset, u64::MAX);
+        }
+        // The boundary: 6.12 is the last to wrap, 6.13 the first taken to
+        // saturate; no version means the newest kernels.
+        assert_eq!(
+            Overflow::of(Rules::of_kernel(KernelVersion::new(6, 12))),
+            Overflow::Wrap
+        );
+        assert_eq!(
+            Overflow::of(Rules::of_kernel(SATURATING_FROM)),
+            Overflow::Saturate
+        );
+        assert_eq!(Overflow::of(Rules::default()), Overflow::Saturate);
+        assert_eq!(
+            Overflow::of(Rules::of_kernel(KernelVersion::new(5, 10))),
+            Overflow::Wrap
+        );
+        // The optional count goes through %u after the 64-bit read: 2^64+1
+        // wraps to 1 on 6.12 but saturates to 2^32-1 (too many) on 7.2.
+        let opt = "0 /dev/x 0 18446744073709551617 allow_discards";
+        assert!(at(old, opt).options.allow_discards);
+        assert!(
+            Table::parse_as(
+                &format!("0 8 crypt aes-cbc-plain {k} {opt}"),
+                Rules::of_kernel(new)
+            )
+            .is_err()
+        );
     }
 }

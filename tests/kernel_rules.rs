@@ -193,20 +193,39 @@ fn elephant_runs_diffuser_a_before_b() {
     );
 }
 
-/// lmk v3 accepts key parts under 16 bytes and pads its 16-byte seed with
-/// the zeros behind the key (what the kernel's copy reads).
+/// lmk v3 with key parts under 16 bytes has no defined result (the
+/// kernel copies its 16-byte seed from past the key, crypt_iv_lmk_init):
+/// the reference refuses such a table as undefined, on every kernel
+/// version; a reference that pads the seed (what an earlier one did) fails.
 #[test]
-fn lmk_short_key_parts_give_a_zero_padded_seed() {
-    rule(
-        "lmk short key parts",
-        |s| {
-            iv_mode(s) == Some("lmk")
-                && s.spec.keycount > 1
-                && s.v.key.bytes().is_ok_and(|k| {
-                    let kc = s.spec.keycount as usize;
-                    !k.len().is_multiple_of(kc) && k.len() / (kc + 1) < 16
-                })
-        },
-        Fault::LmkShortPartsRefused,
-    );
+fn lmk_short_key_parts_have_no_defined_result() {
+    use dmcrypt_harness::oracle::{Case, Refusal, matrix};
+    let short: Vec<Case> = matrix::cases()
+        .into_iter()
+        .filter(|c| {
+            c.id.starts_with("des:64-cbc-lmk/k520") || c.id.starts_with("cast5:64-cbc-lmk/k650")
+        })
+        .collect();
+    assert!(short.len() >= 4, "the matrix lost its short-part lmk cases");
+    for c in &short {
+        match c.reference() {
+            Err(Refusal::Undefined(why)) => assert!(why.contains("crypt_iv_lmk_init"), "{why}"),
+            other => panic!("{}: {:?}", c.id, other.map(|_| "a result")),
+        }
+    }
+    // 16-byte parts are defined.
+    let full = matrix::cases()
+        .into_iter()
+        .find(|c| c.id.starts_with("aes:64-cbc-lmk/k1040"))
+        .expect("a v3 lmk case with 16-byte parts");
+    assert!(full.reference().is_ok());
+    if cfg!(feature = "test-fault") {
+        for c in &short {
+            assert!(
+                c.model(Fault::LmkShortSeedPadded).is_ok(),
+                "the padding reference is not caught by {}",
+                c.id
+            );
+        }
+    }
 }

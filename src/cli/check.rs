@@ -48,6 +48,7 @@ fn kernel_part(a: &CheckArgs) -> Result<Result<dmcrypt_harness::oracle::Evaluati
         &cases,
         &runs,
         dmcrypt_harness::oracle::Fault::None,
+        &dmcrypt_harness::oracle::known::builtin(),
     )))
 }
 

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use dmcrypt_harness::oracle::regressions::{self, Regression};
 use dmcrypt_harness::oracle::run::{self, KernelRun};
-use dmcrypt_harness::oracle::{self, Case, Fault, Verdict, fuzz, shrink};
+use dmcrypt_harness::oracle::{self, Case, Fault, Mismatch, fuzz, shrink};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -35,12 +35,8 @@ pub struct FuzzArgs {
     /// when ./vectors exists, else ./dmch-kernel-regressions.txt].
     #[arg(long, value_name = "FILE")]
     regressions: Option<PathBuf>,
-    /// Print the results as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Also write a JUnit XML report.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
+    #[command(flatten)]
+    out: super::verdicts::ReportArgs,
 }
 
 /// Cases per guest boot in a campaign: enough that a boot is a small part.
@@ -107,11 +103,13 @@ pub fn run(a: FuzzArgs) -> Result<ExitCode> {
         let b = batch(&a, first, n)?;
         first += n;
         for (t, slot) in targets.iter().zip(&mut runs) {
-            let r = t.run(&b, a.k.timeout(), jobs, &mut note)?;
+            let r = t.run(&b, a.k.limits(), jobs, &mut note)?;
             match slot {
                 None => *slot = Some(r),
                 Some(m) => {
                     m.results.extend(r.results);
+                    m.faults.extend(r.faults);
+                    m.restarts += r.restarts;
                     m.elapsed += r.elapsed;
                 }
             }
@@ -126,20 +124,17 @@ pub fn run(a: FuzzArgs) -> Result<ExitCode> {
     if fault != Fault::None {
         eprintln!("dmch: warning: DMCH_TEST_FAULT: the reference is broken on purpose");
     }
-    let mut e = oracle::evaluate(&cases, &runs, fault);
-    if let Some(f) = &a.junit {
-        std::fs::write(f, &e.junit)
-            .map_err(|err| anyhow::anyhow!("writing {}: {err}", f.display()))?;
-    }
-    if !a.json {
+    let mut e = oracle::evaluate(&cases, &runs, fault, &a.out.known()?);
+    a.out.write(&e)?;
+    if !a.out.json {
         print!("{}", e.text);
     }
     let shrunk = if e.failed {
-        shrink_failures(&a, &cases, &runs, &targets, fault, jobs)?
+        shrink_failures(&a, &e.findings, &runs, &targets, fault, jobs)?
     } else {
         Vec::new()
     };
-    if a.json {
+    if a.out.json {
         e.json["shrunk"] = serde_json::Value::Array(shrunk);
         e.json["seed"] = a.seed.into();
         e.json["generator"] = fuzz::GENERATOR_VERSION.into();
@@ -152,26 +147,28 @@ pub fn run(a: FuzzArgs) -> Result<ExitCode> {
     })
 }
 
-/// Shrink the first `--shrink` failures on the kernel each failed on,
-/// print each as a case to paste and record it. Returns them as JSON.
+/// Shrink the first `--shrink` failures and unknown kernel faults on the
+/// kernel each happened on (a fault is shrunk as a fault: the smaller case
+/// must still make the kernel fault), print each as a case to paste and
+/// record the mismatches as regressions. Returns them as JSON.
 fn shrink_failures(
     a: &FuzzArgs,
-    cases: &[Case],
+    findings: &[oracle::Finding],
     runs: &[KernelRun],
     targets: &[run::Target],
     fault: Fault,
     jobs: usize,
 ) -> Result<Vec<serde_json::Value>> {
     let mut failures = Vec::new();
-    for (ti, r) in runs.iter().enumerate() {
-        for c in cases {
-            let Some(k) = r.results.get(&c.id) else {
-                continue;
-            };
-            if let Verdict::Fail(m, why) = oracle::compare(c, k, r.algorithms.as_ref(), fault) {
-                failures.push((ti, c, k.clone(), m, why));
-            }
-        }
+    for f in findings.iter().filter(|f| f.verdict.fails()) {
+        let Some(ti) = runs.iter().position(|r| r.release == f.kernel) else {
+            continue;
+        };
+        let (Some(m), Some(why)) = (f.verdict.mismatch(), f.verdict.reason()) else {
+            continue;
+        };
+        let k = runs[ti].results.get(&f.case.id).cloned();
+        failures.push((ti, &f.case, k, m, why));
     }
     let file = a.regressions.clone().unwrap_or_else(|| {
         if std::path::Path::new("vectors").is_dir() {
@@ -193,10 +190,22 @@ fn shrink_failures(
             c.id,
             a.k.target_args(ti)
         );
-        let s = shrink::shrink(c, &k, m, &why, fault, a.shrink_rounds, |batch| {
-            let r = targets[ti].run(batch, a.k.timeout(), jobs, &mut note)?;
-            Ok::<_, anyhow::Error>((r.results, r.algorithms))
-        })?;
+        let rules = dmcrypt_harness::table::Rules::of_release(&runs[ti].release);
+        let s = shrink::shrink(
+            shrink::Failure {
+                case: c,
+                kernel: k.as_ref(),
+                mismatch: m,
+                why: &why,
+            },
+            fault,
+            rules,
+            a.shrink_rounds,
+            |batch| {
+                let r = targets[ti].run(batch, a.k.limits(), jobs, &mut note)?;
+                Ok::<_, anyhow::Error>((r.results, r.faults, r.algorithms))
+            },
+        )?;
         let mut words = s.case.clone();
         words.id = format!("{}-min", c.id);
         let line = words.to_words();
@@ -208,12 +217,27 @@ fn shrink_failures(
             "  minimal: dmch kernel check --case '{line}' {}",
             a.k.target_args(ti)
         );
+        // A fault is no rule to replay: it goes to the known-faults list
+        // once reported, not into the regressions.
+        let expect = match (&s.kernel, m) {
+            (Some(k), m) if m != Mismatch::Fault => k.clone(),
+            _ => {
+                println!(
+                    "  kernel fault: not recorded as a regression; add it to a --known-faults file once reported"
+                );
+                out.push(serde_json::json!({
+                    "found": c.id, "kernel": runs[ti].release, "rounds": s.rounds,
+                    "tried": s.tried, "reason": s.why, "case": line, "verdict": "kernel-fault",
+                }));
+                continue;
+            }
+        };
         let reg = Regression {
             case: words,
             kernel: runs[ti].release.clone(),
             date: super::kernel::utc_date(),
             found: c.id.clone(),
-            expect: s.kernel.clone(),
+            expect,
         };
         if record {
             regressions::append(&file, &reg, &format!("{}: {}", c.id, s.why))

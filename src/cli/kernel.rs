@@ -66,6 +66,10 @@ pub struct KernelArgs {
     /// Give up on a guest after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 600)]
     timeout: u64,
+    /// A case with no result after this many seconds hangs the kernel: the
+    /// guest is stopped, the case is a kernel fault, a new guest goes on.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    case_timeout: u64,
     /// Run this many guests (or host rigs) at once, the cases dealt
     /// between them (one vCPU each: up to the host's cores pays).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -84,12 +88,8 @@ pub struct CheckArgs {
     /// built into dmch always run with the matrix.
     #[arg(long = "regressions", value_name = "FILE")]
     regressions: Vec<PathBuf>,
-    /// Print the results as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Also write a JUnit XML report.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
+    #[command(flatten)]
+    out: super::verdicts::ReportArgs,
 }
 
 #[derive(Args)]
@@ -125,6 +125,7 @@ impl KernelArgs {
             shard: None,
             only: Vec::new(),
             timeout: 600,
+            case_timeout: 120,
             jobs: 1,
         }
     }
@@ -147,9 +148,12 @@ impl KernelArgs {
         Ok(run::targets(backend(self.backend), &self.sources.list())?)
     }
 
-    /// How long a guest may run.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.timeout)
+    /// How long a guest may run, and each case in it.
+    pub fn limits(&self) -> dmcrypt_harness::vm::Limits {
+        dmcrypt_harness::vm::Limits {
+            per_case: Duration::from_secs(self.case_timeout.max(1)),
+            ..dmcrypt_harness::vm::Limits::new(Duration::from_secs(self.timeout))
+        }
     }
 
     /// `--only`, for callers that filter their own cases.
@@ -195,7 +199,7 @@ pub fn run_cases(a: &KernelArgs, cases: &[Case]) -> Result<Vec<KernelRun>> {
     let jobs = a.jobs()?;
     let mut runs = Vec::new();
     for t in a.targets()? {
-        runs.push(t.run(cases, a.timeout(), jobs, &mut note)?);
+        runs.push(t.run(cases, a.limits(), jobs, &mut note)?);
     }
     Ok(runs)
 }
@@ -248,7 +252,7 @@ fn check_cases(a: &CheckArgs) -> Result<Vec<Case>> {
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
     let cases = check_cases(&a)?;
     let runs = run_cases(&a.k, &cases)?;
-    Ok(report(&cases, &runs, a.json, a.junit.as_deref())?.0)
+    Ok(report(&cases, &runs, &a.out)?.0)
 }
 
 fn backend(b: Backend) -> RunBackend {
@@ -259,22 +263,20 @@ fn backend(b: Backend) -> RunBackend {
     }
 }
 
-/// The verdicts on `runs`, printed as text or JSON (and JUnit when asked).
+/// The verdicts on `runs`, printed as text or JSON (and the reports
+/// `out` asks for written).
 pub fn report(
     cases: &[Case],
     runs: &[KernelRun],
-    json: bool,
-    junit: Option<&std::path::Path>,
+    out: &super::verdicts::ReportArgs,
 ) -> Result<(ExitCode, oracle::Evaluation)> {
     let fault = run::fault_from_env()?;
     if fault != oracle::Fault::None {
         eprintln!("dmch: warning: DMCH_TEST_FAULT: the reference is broken on purpose");
     }
-    let e = oracle::evaluate(cases, runs, fault);
-    if let Some(f) = junit {
-        std::fs::write(f, &e.junit).with_context(|| format!("writing {}", f.display()))?;
-    }
-    if json {
+    let e = oracle::evaluate(cases, runs, fault, &out.known()?);
+    out.write(&e)?;
+    if out.json {
         println!("{}", serde_json::to_string_pretty(&e.json)?);
     } else {
         print!("{}", e.text);

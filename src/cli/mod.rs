@@ -16,6 +16,7 @@ mod reencrypt;
 mod setup;
 mod setup_opts;
 mod table;
+mod verdicts;
 
 pub use args::{error_line, one_line, reorder};
 use clap::{Parser, Subcommand};

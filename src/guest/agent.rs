@@ -6,7 +6,7 @@
 // PID 1's system calls: mount, finit_module, uname, reboot.
 #![allow(unsafe_code)]
 
-use crate::oracle::{Case, KernelResult, Rig};
+use crate::oracle::{Case, Rig};
 use crate::protocol::{Line, files};
 use crate::sys::dm;
 use std::ffi::CString;
@@ -120,8 +120,32 @@ pub fn run_as_init() -> ! {
             match Rig::new(dir, "dmch", &cases) {
                 Err(e) => Line::Fatal(format!("loop device setup: {e}")).print(),
                 Ok(mut rig) => {
+                    let mut log = crate::sys::kmsg::KernelLog::open()
+                        .map_err(|e| {
+                            Line::Log(format!(
+                                "no kernel log (/dev/kmsg: {e}): faults are not watched"
+                            ))
+                            .print()
+                        })
+                        .ok();
+                    let hooks = super::hooks::read(root);
                     for c in &cases {
-                        let result: KernelResult = rig.run(&ctl, c);
+                        // Announced first: if the kernel takes the guest
+                        // down now, the host knows which case did it.
+                        Line::Begin(c.id.clone()).print();
+                        let _ = std::io::stdout().flush();
+                        hooks.before(&c.id);
+                        let (result, fault) = rig.run_logged(&ctl, c, log.as_mut());
+                        if let Some(f) = fault {
+                            for text in f.lines {
+                                Line::Klog {
+                                    id: c.id.clone(),
+                                    kind: f.kind,
+                                    text,
+                                }
+                                .print();
+                            }
+                        }
                         Line::Result {
                             id: c.id.clone(),
                             result,

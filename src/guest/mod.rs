@@ -5,6 +5,7 @@
 
 pub mod agent;
 mod bench;
+pub mod hooks;
 mod luks_scenario;
 mod reencrypt_scenario;
 mod scenario;

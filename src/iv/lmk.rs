@@ -72,26 +72,33 @@ pub(super) fn extra_key_size(key_size: usize, c: &IvCheck) -> Result<usize, Stri
     })
 }
 
-pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
-    if s.fault.is(crate::fault::Fault::LmkShortPartsRefused)
-        && !s.extra_key.is_empty()
-        && s.extra_key.len() < 16
-    {
-        return Err(format!(
-            "lmk key parts of {} bytes are shorter than the 16-byte seed",
-            s.extra_key.len()
-        ));
+/// A v3 key whose parts are shorter than 16 bytes: crypt_iv_lmk_init
+/// copies 16 seed bytes from the last part whatever its size, so the bytes
+/// past the key come from memory the key does not own (5.10 to 6.12 read
+/// them silently; 7.2's FORTIFY_SOURCE reports the overflow and BUGs).
+pub(super) fn undefined(s: &IvSetup) -> Option<String> {
+    if s.fault.is(crate::fault::Fault::LmkShortSeedPadded) {
+        return None;
     }
+    (!s.extra_key.is_empty() && s.extra_key.len() < 16).then(|| {
+        format!(
+            "lmk copies a 16-byte seed from a {}-byte key part: the kernel reads {} bytes past the key (crypt_iv_lmk_init)",
+            s.extra_key.len(),
+            16 - s.extra_key.len()
+        )
+    })
+}
+
+pub(super) fn build(s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
     let seed = (!s.extra_key.is_empty()).then(|| seed_block(s.key, s.keycount));
     Ok(Box::new(Lmk { seed }))
 }
 
 /// The v3 seed as the hash's first block: 16 bytes at
-/// `keycount * (key_size / key_parts)` (crypt_iv_lmk_init), then zeros. The
-/// kernel copies 16 bytes whatever the part size, reading past a shorter
-/// last part into the zeroed allocation behind the key: those bytes are
-/// zeros here too (as Debian's 5.10, 6.1 and 6.12 kernels compute it; the
-/// fuzzer found it, `des:64-cbc-lmk` with 8-byte parts is in the matrix).
+/// `keycount * (key_size / key_parts)` (crypt_iv_lmk_init), then zeros.
+/// Parts under 16 bytes reach here only for the broken reference
+/// (`Fault::LmkShortSeedPadded`), which pads with zeros as an old
+/// reference did.
 fn seed_block(key: &[u8], keycount: usize) -> zeroize::Zeroizing<[u8; 64]> {
     let at = keycount * (key.len() / (keycount + 1));
     let n = (key.len() - at).min(16);
@@ -105,7 +112,7 @@ mod tests {
     use super::seed_block;
 
     #[test]
-    fn a_short_last_part_gives_a_seed_padded_with_zeros() {
+    fn the_seed_is_the_last_part() {
         // des:64-cbc-lmk: 65 parts of 8 bytes, the seed part at 512.
         let key: Vec<u8> = (0..65 * 8).map(|i| (i % 251 + 1) as u8).collect();
         let b = seed_block(&key, 64);

@@ -76,6 +76,10 @@ pub struct IvInfo {
     /// Key bytes taken from the end of the key, given the whole key size.
     extra_key_size: fn(key_size: usize, iv: &IvCheck) -> Result<usize, String>,
     build: fn(&IvSetup) -> Result<Box<dyn IvGenerator>, String>,
+    /// Why the kernel's result for this setup is undefined (it reads memory
+    /// it does not own), if it is: the reference then refuses the table
+    /// instead of guessing what that memory held.
+    undefined: fn(&IvSetup) -> Option<String>,
 }
 
 impl IvInfo {
@@ -87,6 +91,9 @@ impl IvInfo {
     }
     pub fn build(&self, s: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
         (self.build)(s)
+    }
+    pub fn undefined(&self, s: &IvSetup) -> Option<String> {
+        (self.undefined)(s)
     }
 }
 
@@ -117,6 +124,11 @@ fn not_reproducible(c: &IvCheck) -> Result<(), String> {
     Err("IV mode 'random' takes IVs from the RNG and stores them in integrity metadata; so its sectors cannot be reproduced".into())
 }
 
+/// Every result of the generator is defined by the kernel's own objects.
+fn defined(_: &IvSetup) -> Option<String> {
+    None
+}
+
 fn never(_: &IvSetup) -> Result<Box<dyn IvGenerator>, String> {
     unreachable!("check refuses first")
 }
@@ -128,6 +140,7 @@ static IV_MODES: &[IvInfo] = &[
         check: ignores_opts,
         extra_key_size: no_extra,
         build: null::build,
+        undefined: defined,
     },
     IvInfo {
         name: "plain",
@@ -135,6 +148,7 @@ static IV_MODES: &[IvInfo] = &[
         check: ignores_opts,
         extra_key_size: no_extra,
         build: plain::build_plain,
+        undefined: defined,
     },
     IvInfo {
         name: "plain64",
@@ -142,6 +156,7 @@ static IV_MODES: &[IvInfo] = &[
         check: ignores_opts,
         extra_key_size: no_extra,
         build: plain::build_plain64,
+        undefined: defined,
     },
     IvInfo {
         name: "plain64be",
@@ -149,6 +164,7 @@ static IV_MODES: &[IvInfo] = &[
         check: ignores_opts,
         extra_key_size: no_extra,
         build: plain::build_plain64be,
+        undefined: defined,
     },
     IvInfo {
         name: "essiv",
@@ -156,6 +172,7 @@ static IV_MODES: &[IvInfo] = &[
         check: essiv::check,
         extra_key_size: no_extra,
         build: essiv::build,
+        undefined: defined,
     },
     IvInfo {
         name: "benbi",
@@ -163,6 +180,7 @@ static IV_MODES: &[IvInfo] = &[
         check: benbi::check,
         extra_key_size: no_extra,
         build: benbi::build,
+        undefined: defined,
     },
     IvInfo {
         name: "eboiv",
@@ -170,6 +188,7 @@ static IV_MODES: &[IvInfo] = &[
         check: eboiv::check,
         extra_key_size: no_extra,
         build: eboiv::build,
+        undefined: defined,
     },
     IvInfo {
         name: "lmk",
@@ -177,6 +196,7 @@ static IV_MODES: &[IvInfo] = &[
         check: lmk::check,
         extra_key_size: lmk::extra_key_size,
         build: lmk::build,
+        undefined: lmk::undefined,
     },
     IvInfo {
         name: "tcw",
@@ -184,6 +204,7 @@ static IV_MODES: &[IvInfo] = &[
         check: tcw::check,
         extra_key_size: tcw::extra_key_size,
         build: tcw::build,
+        undefined: defined,
     },
     IvInfo {
         name: "elephant",
@@ -191,6 +212,7 @@ static IV_MODES: &[IvInfo] = &[
         check: elephant::check,
         extra_key_size: elephant::extra_key_size,
         build: elephant::build,
+        undefined: defined,
     },
     IvInfo {
         name: "random",
@@ -198,6 +220,7 @@ static IV_MODES: &[IvInfo] = &[
         check: not_reproducible,
         extra_key_size: no_extra,
         build: never,
+        undefined: defined,
     },
 ];
 

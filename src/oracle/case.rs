@@ -20,7 +20,7 @@
 use crate::engine::SectorCrypt;
 use crate::fault::Fault;
 use crate::spec::CipherSpec;
-use crate::table::{CryptParams, Table};
+use crate::table::{CryptParams, Rules, Table};
 
 /// Bounds on what a case may ask for, checked when it is read.
 pub const MAX_LEN: usize = 64 << 20;
@@ -191,6 +191,34 @@ pub struct Case {
     pub data: Pattern,
     /// Reloads and rewrites after the first write.
     pub steps: Vec<Step>,
+}
+
+/// Why the reference gives no result for a case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The kernel must refuse this table too.
+    Refused(String),
+    /// The kernel accepts it, but its result depends on memory it does not
+    /// own: whatever it does is a kernel fault, never a rule.
+    Undefined(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Refused(w) => f.write_str(w),
+            Refusal::Undefined(w) => write!(f, "the kernel's result is undefined: {w}"),
+        }
+    }
+}
+
+impl From<crate::Error> for Refusal {
+    fn from(e: crate::Error) -> Refusal {
+        match e {
+            crate::Error::Undefined(w) => Refusal::Undefined(w),
+            e => Refusal::Refused(e.to_string()),
+        }
+    }
 }
 
 /// What the reference expects of a case the table of which it accepts.
@@ -417,60 +445,76 @@ impl Case {
 
     /// What the reference makes of this case: the backing bytes and the
     /// final read, or why it refuses the table.
-    pub fn reference(&self) -> Result<Expected, String> {
+    pub fn reference(&self) -> Result<Expected, Refusal> {
         self.model(Fault::None)
     }
 
     /// The engine for this case's table at `iv_offset` and `offset`, checked
     /// as the kernel's constructor would, broken on purpose when `fault` says.
-    fn engine(&self, iv_offset: u64, offset: u64, fault: Fault) -> Result<SectorCrypt, String> {
+    fn engine(
+        &self,
+        iv_offset: u64,
+        offset: u64,
+        fault: Fault,
+        rules: Rules,
+    ) -> Result<SectorCrypt, Refusal> {
         let text = zeroize::Zeroizing::new(self.params_at("/dev/null", iv_offset, offset));
         let args: Vec<&str> = text.split_whitespace().collect();
-        let t = CryptParams::parse_args(&args)
-            .and_then(|p| Table::new(0, self.len as u64 / 512, p))
-            .map_err(|e| e.to_string())?;
-        build_engine(&t, fault)
+        let t = CryptParams::parse_args_as(&args, rules)
+            .and_then(|p| Table::new(0, self.len as u64 / 512, p))?;
+        build_engine(&t, fault).map_err(Refusal::from)
     }
 
     /// The reference's model of the whole case, optionally broken on
     /// purpose: a backing span of zeros, the first write, every step, then
     /// a read of the whole mapping through the last table.
-    pub fn model(&self, fault: Fault) -> Result<Expected, String> {
+    pub fn model(&self, fault: Fault) -> Result<Expected, Refusal> {
+        self.model_as(fault, Rules::default())
+    }
+
+    /// [`Case::model`] with the table read as kernel `rules` reads it.
+    pub fn model_as(&self, fault: Fault, rules: Rules) -> Result<Expected, Refusal> {
+        // One fault breaks one rule, whichever layer holds it.
+        let rules = Rules { fault, ..rules };
         let (lo, hi) = self.span();
         let mut backing = vec![0u8; (hi - lo) as usize];
         let ss = self.sector_size.max(1) as usize;
         let mut at = (self.offset * 512 - lo) as usize;
-        let mut e = self.engine(self.iv_offset, self.offset, fault)?;
+        let mut e = self.engine(self.iv_offset, self.offset, fault, rules)?;
         let mut d = self.plaintext();
-        e.encrypt(0, &mut d).map_err(|e| e.to_string())?;
+        e.encrypt(0, &mut d)?;
         backing[at..at + self.len].copy_from_slice(&d);
         for (i, s) in self.steps.iter().enumerate() {
             match s {
                 Step::Reload { iv_offset, offset } => {
-                    e = self
-                        .engine(*iv_offset, *offset, fault)
-                        .map_err(|why| format!("step {} (reload): {why}", i + 1))?;
+                    e = self.engine(*iv_offset, *offset, fault, rules).map_err(
+                        |why| match why {
+                            Refusal::Refused(w) => {
+                                Refusal::Refused(format!("step {} (reload): {w}", i + 1))
+                            }
+                            u => u,
+                        },
+                    )?;
                     at = (offset * 512 - lo) as usize;
                 }
                 Step::Write { unit, units, data } => {
                     let from = *unit as usize * ss;
                     let mut d = data.bytes(*units as usize * ss);
-                    e.encrypt(from as u64 / 512, &mut d)
-                        .map_err(|e| e.to_string())?;
+                    e.encrypt(from as u64 / 512, &mut d)?;
                     backing[at + from..at + from + d.len()].copy_from_slice(&d);
                 }
             }
         }
         let mut read = backing[at..at + self.len].to_vec();
-        e.decrypt(0, &mut read).map_err(|e| e.to_string())?;
+        e.decrypt(0, &mut read)?;
         Ok(Expected { backing, read })
     }
 }
 
 /// The reference engine for a checked table, broken on purpose when asked.
-pub(crate) fn build_engine(t: &Table, fault: Fault) -> Result<SectorCrypt, String> {
+pub(crate) fn build_engine(t: &Table, fault: Fault) -> crate::Result<SectorCrypt> {
     let p = &t.params;
-    SectorCrypt::new_with_fault(&p.cipher, &p.key, p.geometry(), fault).map_err(|e| e.to_string())
+    SectorCrypt::new_with_fault(&p.cipher, &p.key, p.geometry(), fault)
 }
 
 impl Case {

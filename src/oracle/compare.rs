@@ -1,7 +1,9 @@
 //! The verdict on a case: the kernel's result against the reference's.
 
-use super::{Case, Fault, KernelResult, excerpts};
+use super::klog::{FaultKind, KernelFault};
+use super::{Case, Fault, KernelResult, Refusal, excerpts};
 use crate::hash::sha256;
+use crate::table::Rules;
 
 /// The verdict on one case, comparing kernel and reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +17,13 @@ pub enum Verdict {
     /// They disagree: how, and why in words, with the first differing
     /// sector when there is one.
     Fail(Mismatch, String),
+    /// The kernel went wrong while the case ran (logged a WARNING or a BUG,
+    /// died, hung), or ran a table whose result is undefined: a fault of
+    /// the kernel's whatever the ciphertext.
+    KernelFault(KernelFault),
+    /// A kernel fault the known-faults list expects on this kernel (it does
+    /// not fail the run): the fault, and the list's note.
+    KnownKernelFault(KernelFault, String),
 }
 
 /// How the kernel and the reference disagree: the shrinker keeps a case
@@ -31,6 +40,8 @@ pub enum Mismatch {
     Ciphertext,
     /// The reads back differ.
     ReadBack,
+    /// The kernel faulted (the shrinker keeps the fault, not the data).
+    Fault,
 }
 
 impl Verdict {
@@ -38,12 +49,53 @@ impl Verdict {
     pub fn mismatch(&self) -> Option<Mismatch> {
         match self {
             Verdict::Fail(m, _) => Some(*m),
+            Verdict::KernelFault(_) => Some(Mismatch::Fault),
+            _ => None,
+        }
+    }
+
+    /// Whether this verdict fails a run.
+    pub fn fails(&self) -> bool {
+        matches!(self, Verdict::Fail(..) | Verdict::KernelFault(_))
+    }
+
+    /// The reason in one line, for failures and faults.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Verdict::Fail(_, w) => Some(w.clone()),
+            Verdict::KernelFault(f) => Some(f.summary()),
+            Verdict::KnownKernelFault(f, note) => Some(format!("{} (known: {note})", f.summary())),
             _ => None,
         }
     }
 }
 
-/// Compare a kernel result with the reference. `available` lists the
+/// The verdict on a case from everything the kernel side gave: its result
+/// (none when the guest died in the case) and the fault it logged.
+/// A logged fault decides, whatever the data; so does a table whose result
+/// the reference knows to be undefined, when the kernel runs it.
+pub fn judge(
+    case: &Case,
+    kernel: Option<&KernelResult>,
+    logged: Option<&KernelFault>,
+    available: Option<&std::collections::BTreeSet<String>>,
+    fault: Fault,
+    rules: Rules,
+) -> Verdict {
+    if let Some(f) = logged {
+        return Verdict::KernelFault(f.clone());
+    }
+    let Some(kernel) = kernel else {
+        return Verdict::Fail(
+            Mismatch::KernelSide,
+            "no result from the kernel side".into(),
+        );
+    };
+    compare(case, kernel, available, fault, rules)
+}
+
+/// Compare a kernel result with the reference, the table read as the
+/// kernel of `rules` reads it. `available` lists the
 /// algorithms the kernel has (from /proc/crypto), when known: a refusal for
 /// lack of one of them is reported as unavailable, not as a mismatch.
 pub fn compare(
@@ -51,8 +103,9 @@ pub fn compare(
     kernel: &KernelResult,
     available: Option<&std::collections::BTreeSet<String>>,
     fault: Fault,
+    rules: Rules,
 ) -> Verdict {
-    let reference = case.model(fault);
+    let reference = case.model_as(fault, rules);
     if let (KernelResult::Rejected(_), Ok(_), Some(have)) = (kernel, &reference, available) {
         let missing: Vec<String> = case
             .algorithms()
@@ -67,12 +120,21 @@ pub fn compare(
         (KernelResult::Error(e), _) => {
             Verdict::Fail(Mismatch::KernelSide, format!("kernel side failed: {e}"))
         }
+        // A kernel that refuses an undefined table is right.
         (KernelResult::Rejected(_), Err(_)) => Verdict::RejectedAsExpected,
         (KernelResult::Rejected(e), Ok(_)) => Verdict::Fail(
             Mismatch::KernelRefused,
             format!("kernel rejected the table ({e}), the reference accepts it"),
         ),
-        (KernelResult::Data { .. }, Err(why)) => Verdict::Fail(
+        (KernelResult::Data { .. }, Err(Refusal::Undefined(why))) => {
+            Verdict::KernelFault(KernelFault {
+                kind: FaultKind::Undefined,
+                lines: vec![format!(
+                    "the kernel ran a table whose result is undefined: {why}"
+                )],
+            })
+        }
+        (KernelResult::Data { .. }, Err(Refusal::Refused(why))) => Verdict::Fail(
             Mismatch::ReferenceRefused,
             format!("kernel accepted the table, the reference refuses it: {why}"),
         ),

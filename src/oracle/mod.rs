@@ -11,9 +11,12 @@
 mod case;
 mod compare;
 pub mod fuzz;
+pub mod klog;
+pub mod known;
 pub mod matrix;
 pub mod regressions;
 mod report;
+pub mod reproducer;
 mod result;
 mod rig;
 pub mod run;
@@ -21,8 +24,8 @@ pub mod shrink;
 
 pub use crate::fault::Fault;
 pub(crate) use case::excerpts;
-pub use case::{Case, Expected, Pattern, Step};
-pub use compare::{Mismatch, Verdict, compare};
-pub use report::{Evaluation, evaluate};
+pub use case::{Case, Expected, Pattern, Refusal, Step};
+pub use compare::{Mismatch, Verdict, compare, judge};
+pub use report::{Evaluation, Finding, evaluate};
 pub use result::KernelResult;
 pub use rig::Rig;

@@ -4,9 +4,11 @@
 //! and in a guest.
 
 use super::case::{Case, Step};
+use super::klog::{self, KernelFault};
 use super::{KernelResult, excerpts};
 use crate::hash::sha256;
 use crate::sys::activate::{ReplaceError, deactivate, replace_table};
+use crate::sys::kmsg::{self, KernelLog};
 use crate::sys::{aligned, direct, dm, loopdev};
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -53,6 +55,27 @@ impl Rig {
             Ok(r) => r,
             Err(e) => KernelResult::Error(e.to_string().replace('\t', " ")),
         }
+    }
+
+    /// Push one case through the kernel with the kernel log watched: what
+    /// it did, and the fault it logged meanwhile (a WARNING, a BUG, a
+    /// changed taint), if any. Without a log (no /dev/kmsg) only the result.
+    pub fn run_logged(
+        &mut self,
+        ctl: &dm::Control,
+        case: &Case,
+        log: Option<&mut KernelLog>,
+    ) -> (KernelResult, Option<KernelFault>) {
+        let Some(log) = log else {
+            return (self.run(ctl, case), None);
+        };
+        // Whatever came before this case is not its doing.
+        let _ = log.take();
+        let before = kmsg::taint();
+        let result = self.run(ctl, case);
+        let lines = log.take();
+        let taint = before.zip(kmsg::taint());
+        (result, klog::scan(&lines, taint))
     }
 
     /// Load `params` as the mapping's table: `Some(why)` when the kernel

@@ -1,6 +1,7 @@
 //! Running cases through real kernels: on the host's device-mapper, or in a
 //! QEMU guest per kernel; and the real-setup scenario in a guest.
 
+use super::klog::KernelFault;
 use super::{Case, KernelResult, Rig, matrix};
 use crate::sys::probe;
 use crate::vm::{self, KernelSource, PreparedKernel, VmError};
@@ -71,6 +72,11 @@ pub struct KernelRun {
     pub elapsed: Duration,
     /// What the kernel did with each case, by id.
     pub results: BTreeMap<String, KernelResult>,
+    /// Kernel faults while a case ran (logged, or the guest died or hung
+    /// in it), by case id.
+    pub faults: BTreeMap<String, KernelFault>,
+    /// Guests booted again after one died or hung.
+    pub restarts: usize,
     /// Algorithms the kernel has, when known (guests report /proc/crypto).
     pub algorithms: Option<BTreeSet<String>>,
 }
@@ -113,6 +119,12 @@ pub fn select(
     Ok(cases)
 }
 
+/// One rig's results and the faults the kernel logged, by case id.
+type RigOutcome = (
+    BTreeMap<String, KernelResult>,
+    BTreeMap<String, KernelFault>,
+);
+
 /// Run `cases` on the host's device-mapper over `jobs` rigs at once (a
 /// loop device and a mapping each). Ctrl-C stops after the cases in
 /// progress, whose mappings and loop devices are always removed.
@@ -129,23 +141,30 @@ pub fn run_host(cases: &[Case], jobs: usize) -> Result<KernelRun, RunError> {
             .enumerate()
             .map(|(k, shard)| {
                 let (ctl, dir) = (&ctl, dir.path());
-                s.spawn(
-                    move || -> Result<BTreeMap<String, KernelResult>, RunError> {
-                        // Names unique per process and rig, so runs never collide.
-                        let mut rig = Rig::new(dir, &format!("dmch-{pid}-{k}"), shard)
-                            .map_err(io_err("setting up a loop device"))?;
-                        let mut results = BTreeMap::new();
-                        for (i, c) in shard.iter().enumerate() {
-                            if crate::interrupt::requested() {
-                                // Dropping the rig removes its mapping and loop device.
-                                return Err(RunError::Interrupted(i));
-                            }
-                            results.insert(c.id.clone(), rig.run(ctl, c));
+                s.spawn(move || -> Result<RigOutcome, RunError> {
+                    // Names unique per process and rig, so runs never collide.
+                    let mut rig = Rig::new(dir, &format!("dmch-{pid}-{k}"), shard)
+                        .map_err(io_err("setting up a loop device"))?;
+                    // The host's log is shared with the rest of the
+                    // machine: a fault is the case's only as far as
+                    // timing says.
+                    let mut log = crate::sys::kmsg::KernelLog::open().ok();
+                    let mut results = BTreeMap::new();
+                    let mut faults = BTreeMap::new();
+                    for (i, c) in shard.iter().enumerate() {
+                        if crate::interrupt::requested() {
+                            // Dropping the rig removes its mapping and loop device.
+                            return Err(RunError::Interrupted(i));
                         }
-                        rig.close(ctl).map_err(io_err("removing the mapping"))?;
-                        Ok(results)
-                    },
-                )
+                        let (r, f) = rig.run_logged(ctl, c, log.as_mut());
+                        results.insert(c.id.clone(), r);
+                        if let Some(f) = f {
+                            faults.insert(c.id.clone(), f);
+                        }
+                    }
+                    rig.close(ctl).map_err(io_err("removing the mapping"))?;
+                    Ok((results, faults))
+                })
             })
             .collect();
         handles
@@ -157,8 +176,11 @@ pub fn run_host(cases: &[Case], jobs: usize) -> Result<KernelRun, RunError> {
             .collect::<Vec<_>>()
     });
     let mut results = BTreeMap::new();
+    let mut faults = BTreeMap::new();
     for p in parts {
-        results.extend(p?);
+        let (r, f) = p?;
+        results.extend(r);
+        faults.extend(f);
     }
     Ok(KernelRun {
         label: "host".into(),
@@ -166,6 +188,8 @@ pub fn run_host(cases: &[Case], jobs: usize) -> Result<KernelRun, RunError> {
         backend: "host".into(),
         elapsed: started.elapsed(),
         results,
+        faults,
+        restarts: 0,
         algorithms: None,
     })
 }
@@ -190,7 +214,9 @@ pub fn boot(
     timeout: Duration,
     note: &mut dyn FnMut(&str),
 ) -> Result<vm::GuestRun, RunError> {
-    let run = boot_quiet(kernel, cases, scenario, extra, timeout)?;
+    let run = boot_quiet(kernel, cases, scenario, extra, vm::Limits::new(timeout))?
+        .finished()
+        .map_err(vm_err(format!("booting {}", kernel.label)))?;
     if let Some(n) = &run.accel_note {
         note(n);
     }
@@ -202,12 +228,16 @@ fn boot_quiet(
     cases: &[Case],
     scenario: bool,
     extra: &[(String, Vec<u8>)],
-    timeout: Duration,
+    limits: vm::Limits,
 ) -> Result<vm::GuestRun, RunError> {
     crate::interrupt::install();
     let dir = vm::work_dir().map_err(vm_err("work directory"))?;
     let initrd = dir.path().join("initrd.cpio");
-    vm::build_initramfs_with(kernel, cases, scenario, extra, &initrd).map_err(vm_err(format!(
+    let mut extra = extra.to_vec();
+    if let Some(h) = test_hooks() {
+        extra.push((crate::protocol::files::HOOKS.to_string(), h.into_bytes()));
+    }
+    vm::build_initramfs_with(kernel, cases, scenario, &extra, &initrd).map_err(vm_err(format!(
         "building the initramfs for {}",
         kernel.label
     )))?;
@@ -216,7 +246,85 @@ fn boot_quiet(
         std::fs::copy(&initrd, &keep)
             .map_err(io_err("copying the initramfs to DMCH_KEEP_INITRD"))?;
     }
-    vm::run(kernel, &initrd, timeout).map_err(vm_err(format!("booting {}", kernel.label)))
+    vm::run(kernel, &initrd, limits).map_err(vm_err(format!("booting {}", kernel.label)))
+}
+
+/// `DMCH_TEST_GUEST_HOOK` (`warn=ID,panic=ID,hang=ID`): misbehaviour the
+/// guest acts out, to prove the host survives it; `test-fault` builds only.
+fn test_hooks() -> Option<String> {
+    if !cfg!(feature = "test-fault") {
+        return None;
+    }
+    std::env::var("DMCH_TEST_GUEST_HOOK")
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
+/// How many times one shard's guest may die before the run gives up on
+/// it: each death costs a boot, and a kernel that dies on every case
+/// needs no more proof than this.
+const MAX_RESTARTS: usize = 64;
+
+/// Run `cases` in guests booting `kernel` one after the other until every
+/// case has a verdict: when a guest dies or hangs in a case, that case is
+/// a kernel fault and a fresh guest takes the cases after it.
+fn run_shard(
+    kernel: &PreparedKernel,
+    cases: &[Case],
+    limits: vm::Limits,
+) -> Result<(vm::GuestRun, usize), RunError> {
+    let mut left: Vec<Case> = cases.to_vec();
+    let mut merged: Option<vm::GuestRun> = None;
+    let mut restarts = 0;
+    loop {
+        let mut run = boot_quiet(kernel, &left, false, &[], limits)?;
+        let death = run.death.take();
+        let done: std::collections::HashSet<String> = run.results.keys().cloned().collect();
+        let m = match &mut merged {
+            Some(m) => {
+                m.results.append(&mut run.results);
+                m.faults.append(&mut run.faults);
+                m.algorithms.append(&mut run.algorithms);
+                m.elapsed += run.elapsed;
+                m
+            }
+            None => merged.insert(run),
+        };
+        let Some(death) = death else {
+            return Ok((merged.expect("set above"), restarts));
+        };
+        let before = left.len();
+        left.retain(|c| !done.contains(&c.id));
+        match &death.case {
+            Some(id) => {
+                m.faults.insert(id.clone(), death.fault.clone());
+                left.retain(|c| &c.id != id);
+            }
+            // Died between cases without progress: nothing to blame, and
+            // booting again would die the same way.
+            None if left.len() == before => {
+                return Err(RunError::Vm {
+                    what: format!("booting {}", kernel.label),
+                    source: VmError::Setup(format!(
+                        "the guest stopped before its first case: {}",
+                        death.fault.summary()
+                    )),
+                });
+            }
+            None => {}
+        }
+        if left.is_empty() {
+            return Ok((merged.expect("set above"), restarts));
+        }
+        restarts += 1;
+        if restarts > MAX_RESTARTS {
+            return Err(RunError::Plan(format!(
+                "{}: the guest died {restarts} times; {} cases never ran",
+                kernel.label,
+                left.len()
+            )));
+        }
+    }
 }
 
 /// Run `cases` in `jobs` guests booting `kernel` at once (one vCPU each),
@@ -224,7 +332,7 @@ fn boot_quiet(
 pub fn run_vm(
     kernel: &PreparedKernel,
     cases: &[Case],
-    timeout: Duration,
+    limits: vm::Limits,
     jobs: usize,
     note: &mut dyn FnMut(&str),
 ) -> Result<KernelRun, RunError> {
@@ -232,7 +340,7 @@ pub fn run_vm(
     let runs = std::thread::scope(|s| {
         let handles: Vec<_> = shards
             .iter()
-            .map(|shard| s.spawn(move || boot_quiet(kernel, shard, false, &[], timeout)))
+            .map(|shard| s.spawn(move || run_shard(kernel, shard, limits)))
             .collect();
         handles
             .into_iter()
@@ -244,7 +352,7 @@ pub fn run_vm(
     });
     let mut merged: Option<KernelRun> = None;
     for run in runs {
-        let run = run?;
+        let (run, restarts) = run?;
         if let Some(n) = &run.accel_note {
             note(n);
         }
@@ -254,9 +362,13 @@ pub fn run_vm(
             backend: format!("vm ({})", run.accel.as_str()),
             elapsed: Duration::ZERO,
             results: BTreeMap::new(),
+            faults: BTreeMap::new(),
+            restarts: 0,
             algorithms: Some(kernel.crypto_templates().into_iter().collect()),
         });
+        m.restarts += restarts;
         m.results.extend(run.results);
+        m.faults.extend(run.faults);
         if let Some(a) = &mut m.algorithms {
             a.extend(run.algorithms);
         }
@@ -273,7 +385,7 @@ pub fn run_vm(
 
 /// Prepare (fetch) a kernel, naming it in the error.
 pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, RunError> {
-    vm::prepare(source).map_err(vm_err(format!("preparing kernel {source:?}")))
+    vm::prepare(source).map_err(vm_err(format!("preparing kernel {source}")))
 }
 
 /// One kernel cases run on: the host's, or a prepared guest kernel.
@@ -289,13 +401,13 @@ impl Target {
     pub fn run(
         &self,
         cases: &[Case],
-        timeout: Duration,
+        limits: vm::Limits,
         jobs: usize,
         note: &mut dyn FnMut(&str),
     ) -> Result<KernelRun, RunError> {
         match self {
             Target::Host => run_host(cases, jobs),
-            Target::Guest(k) => run_vm(k, cases, timeout, jobs, note),
+            Target::Guest(k) => run_vm(k, cases, limits, jobs, note),
         }
     }
 }
@@ -330,13 +442,13 @@ pub fn run(
     backend: Backend,
     sources: &[KernelSource],
     cases: &[Case],
-    timeout: Duration,
+    limits: vm::Limits,
     jobs: usize,
     note: &mut dyn FnMut(&str),
 ) -> Result<Vec<KernelRun>, RunError> {
     targets(backend, sources)?
         .iter()
-        .map(|t| t.run(cases, timeout, jobs, note))
+        .map(|t| t.run(cases, limits, jobs, note))
         .collect()
 }
 

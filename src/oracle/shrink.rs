@@ -11,21 +11,27 @@
 //! a key of zeros.
 
 use super::case::{Case, Pattern, Step};
-use super::{Fault, KernelResult, Mismatch, Verdict, compare};
+use super::klog::KernelFault;
+use super::{Fault, KernelResult, Mismatch, judge};
 use crate::spec::CipherSpec;
+use crate::table::Rules;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one batch run on the failing kernel gives: its results by case id,
 /// and the algorithms it has (when known).
-pub type BatchResult = (BTreeMap<String, KernelResult>, Option<BTreeSet<String>>);
+pub type BatchResult = (
+    BTreeMap<String, KernelResult>,
+    BTreeMap<String, KernelFault>,
+    Option<BTreeSet<String>>,
+);
 
 /// A shrunk case and how it came about.
 #[derive(Clone, Debug)]
 pub struct Shrunk {
     /// The smallest case found that still fails the same way.
     pub case: Case,
-    /// What the kernel did with it.
-    pub kernel: KernelResult,
+    /// What the kernel did with it (none when it died in the case).
+    pub kernel: Option<KernelResult>,
     /// Why it fails (the comparison's words, excerpts included).
     pub why: String,
     /// How it fails.
@@ -399,20 +405,36 @@ fn merge(base: &Case, from: &Case, better: &Case) -> Case {
     m
 }
 
-/// Shrink `case`, which fails with `mismatch`: `run` runs a batch of cases
-/// on the kernel that failed it; at most `max_rounds` batches.
+/// A failing case as the run saw it: where shrinking starts.
+pub struct Failure<'a> {
+    /// The case that failed.
+    pub case: &'a Case,
+    /// What the kernel answered, when it answered.
+    pub kernel: Option<&'a KernelResult>,
+    /// How it failed; a smaller case must fail the same way.
+    pub mismatch: Mismatch,
+    /// The verdict's reason, in words.
+    pub why: &'a str,
+}
+
+/// Shrink `start`: `run` runs a batch of cases on the kernel that failed
+/// it, judged by `fault` and `rules`; at most `max_rounds` batches.
 pub fn shrink<E>(
-    case: &Case,
-    kernel: &KernelResult,
-    mismatch: Mismatch,
-    why: &str,
+    start: Failure<'_>,
     fault: Fault,
+    rules: Rules,
     max_rounds: usize,
     mut run: impl FnMut(&[Case]) -> Result<BatchResult, E>,
 ) -> Result<Shrunk, E> {
+    let Failure {
+        case,
+        kernel,
+        mismatch,
+        why,
+    } = start;
     let mut best = Shrunk {
         case: case.clone(),
-        kernel: kernel.clone(),
+        kernel: kernel.cloned(),
         why: why.to_string(),
         mismatch,
         rounds: 0,
@@ -434,13 +456,22 @@ pub fn shrink<E>(
         }
         best.rounds = round;
         best.tried += cands.len();
-        let (results, algorithms) = run(&cands)?;
-        let failing: Vec<(Case, KernelResult, String)> = cands
+        let (results, faults, algorithms) = run(&cands)?;
+        // A fault is kept as a fault (the kernel's report, not the data).
+        let failing: Vec<(Case, Option<KernelResult>, String)> = cands
             .into_iter()
             .filter_map(|c| {
-                let r = results.get(&c.id)?.clone();
-                match compare(&c, &r, algorithms.as_ref(), fault) {
-                    Verdict::Fail(m, why) if m == mismatch => Some((c, r, why)),
+                let r = results.get(&c.id).cloned();
+                let v = judge(
+                    &c,
+                    r.as_ref(),
+                    faults.get(&c.id),
+                    algorithms.as_ref(),
+                    fault,
+                    rules,
+                );
+                match (v.mismatch(), v.reason()) {
+                    (Some(m), Some(why)) if m == mismatch => Some((c, r, why)),
                     _ => None,
                 }
             })
@@ -469,6 +500,8 @@ pub fn shrink<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "test-fault")]
+    use crate::oracle::{Verdict, compare};
 
     #[test]
     fn nearer_zero_finds_a_power_of_two_boundary_in_one_step() {
@@ -516,20 +549,33 @@ mod tests {
         let kernel = |cases: &[Case]| -> Result<BatchResult, ()> {
             Ok((
                 cases.iter().map(|c| (c.id.clone(), simulated(c))).collect(),
+                BTreeMap::new(),
                 None,
             ))
         };
         let k = simulated(start);
-        let Verdict::Fail(m, why) = compare(start, &k, None, fault) else {
+        let Verdict::Fail(m, why) = compare(start, &k, None, fault, Rules::default()) else {
             panic!("{} does not fail under {fault:?}", start.to_words())
         };
-        shrink(start, &k, m, &why, fault, 30, kernel).unwrap()
+        shrink(
+            Failure {
+                case: start,
+                kernel: Some(&k),
+                mismatch: m,
+                why: &why,
+            },
+            fault,
+            Rules::default(),
+            30,
+            kernel,
+        )
+        .unwrap()
     }
 
     #[cfg(feature = "test-fault")]
     fn simulated(c: &Case) -> KernelResult {
         match c.reference() {
-            Err(e) => KernelResult::Rejected(e),
+            Err(e) => KernelResult::Rejected(e.to_string()),
             Ok(x) => KernelResult::Data {
                 ct_sha256: crate::hash::sha256(&x.backing),
                 pt_sha256: crate::hash::sha256(&x.read),
@@ -601,8 +647,10 @@ mod tests {
         key[0] = 1;
         let mut c = Case::new("start", "des:64-cbc-lmk", &hex::encode(&key), 16 * 512);
         c.flags = vec!["no_read_workqueue".into()];
-        let s = shrunk_under(Fault::LmkShortPartsRefused, &c);
-        assert_eq!(s.mismatch, Mismatch::ReferenceRefused);
+        // The kernel (simulated by the true reference) gives no result for
+        // the undefined table; the broken reference gives one.
+        let s = shrunk_under(Fault::LmkShortSeedPadded, &c);
+        assert_eq!(s.mismatch, Mismatch::KernelRefused);
         assert_eq!(s.case.len, 512);
         assert!(s.case.flags.is_empty());
         assert!(s.case.cipher.starts_with("des:"), "{}", s.case.to_words());

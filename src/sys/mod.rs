@@ -10,6 +10,7 @@ pub mod blockdev;
 #[cfg(test)]
 mod c_probe;
 pub mod dm;
+pub mod kmsg;
 pub mod loopdev;
 pub mod probe;
 

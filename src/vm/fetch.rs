@@ -10,8 +10,8 @@ use std::process::Command;
 #[derive(Clone, Debug, PartialEq, Eq)]
 /// Where a guest kernel comes from.
 pub enum KernelSource {
-    /// `debian:6.1`, `debian:6.12`, `debian:5.10`.
-    Debian(String),
+    /// A Debian kernel line by name: `debian:6.12`, `debian:sid`, ...
+    Debian(DebianLine),
     /// A linux-image .deb file.
     Deb(PathBuf),
     /// Own build: bzImage and a lib/modules/<version> directory.
@@ -23,17 +23,129 @@ pub enum KernelSource {
     },
 }
 
+/// A Debian kernel line: the name a user gives, the suite whose archive
+/// holds it, and the version its package names start with (`None`: the
+/// newest kernel of the suite).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DebianLine {
+    /// As given after `debian:`.
+    pub name: &'static str,
+    /// The suite to search; `None`: the system's own apt lists.
+    pub suite: Option<&'static str>,
+    /// The kernel version the package name starts with, e.g. `6.1.0-`.
+    pub version: Option<&'static str>,
+}
+
+/// Every Debian kernel line dmch knows by name (checked 2026-12-04: the
+/// README's table says what each resolved to then).
+pub const DEBIAN_LINES: &[DebianLine] = &[
+    DebianLine {
+        name: "5.10",
+        suite: Some("bullseye"),
+        version: Some("5.10.0-"),
+    },
+    DebianLine {
+        name: "6.1",
+        suite: None,
+        version: Some("6.1.0-"),
+    },
+    DebianLine {
+        name: "6.12",
+        suite: None,
+        version: Some("6.12."),
+    },
+    DebianLine {
+        name: "7.2",
+        suite: Some("sid"),
+        version: Some("7.2."),
+    },
+    DebianLine {
+        name: "7.3",
+        suite: Some("experimental"),
+        version: Some("7.3"),
+    },
+    DebianLine {
+        name: "bullseye",
+        suite: Some("bullseye"),
+        version: None,
+    },
+    DebianLine {
+        name: "bookworm-backports",
+        suite: Some("bookworm-backports"),
+        version: None,
+    },
+    DebianLine {
+        name: "trixie",
+        suite: Some("trixie"),
+        version: None,
+    },
+    DebianLine {
+        name: "sid",
+        suite: Some("sid"),
+        version: None,
+    },
+    DebianLine {
+        name: "experimental",
+        suite: Some("experimental"),
+        version: None,
+    },
+];
+
+impl DebianLine {
+    /// The line called `name`.
+    pub fn named(name: &str) -> Option<DebianLine> {
+        DEBIAN_LINES.iter().find(|l| l.name == name).copied()
+    }
+
+    /// Whether `pkg` (a linux-image package name) belongs to this line:
+    /// a versioned cloud image, never a meta package or debug symbols.
+    fn matches(&self, pkg: &str) -> bool {
+        let Some(rest) = pkg.strip_prefix("linux-image-") else {
+            return false;
+        };
+        let Some(ver) = rest.strip_suffix("-cloud-amd64") else {
+            return false;
+        };
+        let versioned = ver.starts_with(|c: char| c.is_ascii_digit());
+        versioned
+            && match self.version {
+                // `7.3` must not take `7.30`: the next character ends the number.
+                Some(v) => ver.strip_prefix(v).is_some_and(|r| {
+                    v.ends_with(['.', '-']) || r.is_empty() || r.starts_with(['.', '-', '+', '~'])
+                }),
+                None => true,
+            }
+    }
+}
+
 impl std::str::FromStr for KernelSource {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        let names = || {
+            DEBIAN_LINES
+                .iter()
+                .map(|l| l.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match s.strip_prefix("debian:") {
-            Some(v @ ("5.10" | "6.1" | "6.12")) => Ok(KernelSource::Debian(v.into())),
-            Some(v) => Err(format!(
-                "unknown Debian kernel '{v}' (known: 5.10, 6.1, 6.12)"
-            )),
+            Some(v) => DebianLine::named(v)
+                .map(KernelSource::Debian)
+                .ok_or_else(|| format!("unknown Debian kernel '{v}' (known: {})", names())),
             None => Err(format!(
-                "kernel '{s}' is not debian:<5.10|6.1|6.12> (use --kernel-deb or --kernel-image for others)"
+                "kernel '{s}' is not debian:NAME (NAME one of {}; use --kernel-deb or --kernel-image for others)",
+                names()
             )),
+        }
+    }
+}
+
+impl std::fmt::Display for KernelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelSource::Debian(l) => write!(f, "debian:{}", l.name),
+            KernelSource::Deb(p) => write!(f, "{}", p.display()),
+            KernelSource::Image { bzimage, .. } => write!(f, "{}", bzimage.display()),
         }
     }
 }
@@ -42,7 +154,7 @@ impl KernelSource {
     /// The dmch arguments that name this kernel (for reproduce lines).
     pub fn to_args(&self) -> String {
         match self {
-            KernelSource::Debian(v) => format!("--kernel debian:{v}"),
+            KernelSource::Debian(l) => format!("--kernel debian:{}", l.name),
             KernelSource::Deb(p) => format!("--kernel-deb {}", p.display()),
             KernelSource::Image { bzimage, modules } => format!(
                 "--kernel-image {} --modules {}",
@@ -115,20 +227,122 @@ fn version_key(name: &str) -> Vec<u64> {
         .collect()
 }
 
-/// apt options for a release the host's sources lack: 5.10 lives in
-/// bullseye, reached through a private apt state under the cache, so the
-/// system's apt configuration is never touched.
-fn apt_options(version: &str, cache: &Path) -> Result<Vec<String>, VmError> {
-    if version != "5.10" {
-        return Ok(Vec::new());
+/// The Debian archive this machine's apt uses: the first `deb` source
+/// (one-line or deb822) with a main component that is not a security
+/// archive. Other suites are fetched from the same mirror, through the same
+/// apt configuration (its proxy too): never a host written into dmch.
+/// `DMCH_DEBIAN_MIRROR` names another (a runner whose apt is Ubuntu's).
+pub fn debian_mirror() -> Result<String, VmError> {
+    if let Some(m) = std::env::var_os("DMCH_DEBIAN_MIRROR").filter(|m| !m.is_empty()) {
+        return Ok(m.to_string_lossy().trim_end_matches('/').to_string());
     }
-    let d = cache.join("apt-bullseye");
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    let mut parts: Vec<PathBuf> = std::fs::read_dir("/etc/apt/sources.list.d")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    parts.sort();
+    files.extend(parts);
+    for f in files {
+        let name = f.to_string_lossy();
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let found = if name.ends_with(".sources") {
+            mirror_in_deb822(&text)
+        } else if name.ends_with(".list") {
+            mirror_in_one_line(&text)
+        } else {
+            None
+        };
+        if let Some(m) = found {
+            return Ok(m);
+        }
+    }
+    Err(VmError::Setup(
+        "no Debian archive in this machine's apt sources (a 'deb URI SUITE main' line); set DMCH_DEBIAN_MIRROR=URI to a Debian mirror".into(),
+    ))
+}
+
+/// Whether `uri` serves Debian's main archive for `suite` (not security,
+/// not a third-party repository such as nodesource's `nodistro`).
+fn debian_archive(uri: &str, suite: &str) -> bool {
+    let known = [
+        "bullseye", "bookworm", "trixie", "forky", "sid", "unstable", "testing", "stable",
+    ];
+    !uri.contains("security")
+        && !suite.contains("security")
+        && known.iter().any(|k| suite.split('-').next() == Some(*k))
+}
+
+fn mirror_in_one_line(text: &str) -> Option<String> {
+    for line in text.lines().map(str::trim) {
+        let mut w = line.split_whitespace();
+        if w.next() != Some("deb") {
+            continue;
+        }
+        let mut w = w.skip_while(|x| x.starts_with('[') || x.ends_with(']') && !x.contains("://"));
+        let (Some(uri), Some(suite)) = (w.next(), w.next()) else {
+            continue;
+        };
+        if w.any(|c| c == "main") && debian_archive(uri, suite) {
+            return Some(uri.trim_end_matches('/').to_string());
+        }
+    }
+    None
+}
+
+fn mirror_in_deb822(text: &str) -> Option<String> {
+    for stanza in text.split("\n\n") {
+        let field = |name: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        let types = field("Types").unwrap_or("");
+        let comps = field("Components").unwrap_or("");
+        if field("Enabled") == Some("no")
+            || !types.split_whitespace().any(|t| t == "deb")
+            || !comps.split_whitespace().any(|c| c == "main")
+        {
+            continue;
+        }
+        let (Some(uris), Some(suites)) = (field("URIs"), field("Suites")) else {
+            continue;
+        };
+        for uri in uris.split_whitespace() {
+            if suites.split_whitespace().any(|s| debian_archive(uri, s)) {
+                return Some(uri.trim_end_matches('/').to_string());
+            }
+        }
+    }
+    None
+}
+
+/// apt options for a suite the host's sources may lack (bullseye, sid,
+/// ...): a private apt state under the cache, made from the system's own
+/// mirror, so the system's apt configuration is never touched. `None`: the
+/// system's own lists.
+fn apt_options(suite: Option<&str>, cache: &Path) -> Result<Vec<String>, VmError> {
+    let Some(suite) = suite else {
+        return Ok(Vec::new());
+    };
+    let d = cache.join(format!("apt-{suite}"));
     for sub in ["lists/partial", "cache/archives/partial", "etc"] {
         std::fs::create_dir_all(d.join(sub)).map_err(io("creating the private apt state"))?;
     }
     let list = d.join("etc/sources.list");
-    std::fs::write(&list, "deb http://deb.debian.org/debian bullseye main\n")
-        .map_err(io("writing the private sources.list"))?;
+    let line = format!("deb {} {suite} main\n", debian_mirror()?);
+    let old = std::fs::read_to_string(&list).unwrap_or_default();
+    if old != line {
+        std::fs::write(&list, &line).map_err(io("writing the private sources.list"))?;
+        // Lists of another mirror are not this one's.
+        let _ = std::fs::remove_dir_all(d.join("lists"));
+        std::fs::create_dir_all(d.join("lists/partial")).map_err(io("creating apt lists"))?;
+    }
     let opts: Vec<String> = vec![
         format!("-oDir::Etc::sourcelist={}", list.display()),
         "-oDir::Etc::sourceparts=-".into(),
@@ -136,47 +350,78 @@ fn apt_options(version: &str, cache: &Path) -> Result<Vec<String>, VmError> {
         format!("-oDir::Cache={}", d.join("cache").display()),
         "-oAPT::Sandbox::User=root".into(),
     ];
-    let has_lists = std::fs::read_dir(d.join("lists"))
+    // Suites that move (sid, experimental) are refreshed once a day.
+    let fresh = std::fs::read_dir(d.join("lists"))
         .map(|r| {
             r.filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().contains("Packages"))
+                .filter(|e| e.file_name().to_string_lossy().contains("Packages"))
+                .any(|e| {
+                    e.metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age < std::time::Duration::from_secs(86_400))
+                        || matches!(suite, "bullseye")
+                })
         })
         .unwrap_or(false);
-    if !has_lists {
+    if !fresh {
         run(
             Command::new("apt-get").args(&opts).args(["-q", "update"]),
-            "apt-get update (bullseye, private state)",
+            &format!("apt-get update ({suite}, private state)"),
         )?;
     }
     Ok(opts)
 }
 
-fn debian_package(version: &str, opts: &[String]) -> Result<String, VmError> {
-    let pattern = match version {
-        "6.1" => r"^linux-image-6\.1\.0-[0-9]+-cloud-amd64$",
-        "6.12" => r"^linux-image-6\.12\.[0-9]+\+deb[0-9]+-cloud-amd64$",
-        _ => r"^linux-image-5\.10\.0-[0-9]+-cloud-amd64$",
-    };
+/// The newest linux-image package of `line` in the apt lists `opts` name.
+fn debian_package(line: &DebianLine, opts: &[String]) -> Result<String, VmError> {
     let out = run(
-        Command::new("apt-cache")
-            .args(opts)
-            .args(["search", "--names-only", pattern]),
+        Command::new("apt-cache").args(opts).args([
+            "search",
+            "--names-only",
+            "^linux-image-[0-9].*-cloud-amd64$",
+        ]),
         "apt-cache search",
     )?;
     out.lines()
         .filter_map(|l| l.split(' ').next())
+        .filter(|n| line.matches(n))
         .max_by_key(|n| version_key(n))
         .map(String::from)
         .ok_or_else(|| {
             VmError::Setup(format!(
-                "no package for debian:{version} in the apt sources{}",
-                if version == "5.10" {
-                    " (bullseye)"
-                } else {
-                    " (run apt-get update)"
+                "no package for debian:{} in the apt sources{}",
+                line.name,
+                match line.suite {
+                    Some(s) => format!(" ({s})"),
+                    None => " (run apt-get update)".into(),
                 }
             ))
         })
+}
+
+/// The packages holding the files of `image`: itself when it carries the
+/// kernel (up to 6.x), or the linux-binary and linux-modules packages its
+/// Depends name (Debian's 7.x layout, where linux-image is a meta package).
+fn package_set(image: &str, opts: &[String]) -> Result<Vec<String>, VmError> {
+    let out = run(
+        Command::new("apt-cache").args(opts).args(["show", image]),
+        &format!("apt-cache show {image}"),
+    )?;
+    let depends = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Depends:"))
+        .unwrap_or("");
+    let mut set = vec![image.to_string()];
+    for dep in depends.split([',', '|']) {
+        let name = dep.split_whitespace().next().unwrap_or("");
+        if name.starts_with("linux-binary-") || name.starts_with("linux-modules-") {
+            set.push(name.to_string());
+        }
+    }
+    set.dedup();
+    Ok(set)
 }
 
 /// The file that marks a cache entry complete: SHA-256 of the kernel image
@@ -194,24 +439,33 @@ fn manifest_of(vmlinuz: &Path, modules_root: &Path) -> Option<String> {
     ))
 }
 
-/// Locate the kernel image and modules of an unpacked package.
+/// Locate the kernel image and modules of an unpacked package: the image
+/// in boot/ (up to 6.x) or beside the modules (7.x), the modules under
+/// lib/ or usr/lib/.
 fn locate(dir: &Path) -> Result<(PathBuf, PathBuf), VmError> {
-    let vmlinuz = std::fs::read_dir(dir.join("boot"))
-        .map_err(io(format!("reading {}/boot", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz"))
-        })
-        .ok_or_else(|| VmError::Setup(format!("{} has no boot/vmlinuz", dir.display())))?;
-    let modules_dir = dir.join("lib/modules");
+    let modules_dir = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|d| dir.join(d))
+        .find(|d| d.is_dir())
+        .ok_or_else(|| VmError::Setup("the package has no modules".into()))?;
     let version = std::fs::read_dir(&modules_dir)
         .map_err(io("reading lib/modules of the package"))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .next()
         .ok_or_else(|| VmError::Setup("the package has no modules".into()))?;
-    Ok((vmlinuz, modules_dir.join(version)))
+    let modules_root = modules_dir.join(version);
+    let is_image = |p: &PathBuf| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz"))
+    };
+    let vmlinuz = [dir.join("boot"), modules_root.clone()]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .find(is_image)
+        .ok_or_else(|| VmError::Setup(format!("{} has no vmlinuz", dir.display())))?;
+    Ok((vmlinuz, modules_root))
 }
 
 /// A complete cache entry, or `None` (then it is removed, to be made again).
@@ -234,9 +488,9 @@ fn cached(dir: &Path, label: &str) -> Option<PreparedKernel> {
     good
 }
 
-/// Unpack a .deb into `dir` (through a private partial directory, renamed
+/// Unpack .debs into `dir` (through a private partial directory, renamed
 /// into place only when depmod has run and the manifest is written).
-fn unpack(deb: &Path, dir: &Path, label: String) -> Result<PreparedKernel, VmError> {
+fn unpack(debs: &[PathBuf], dir: &Path, label: String) -> Result<PreparedKernel, VmError> {
     if let Some(k) = cached(dir, &label) {
         return Ok(k);
     }
@@ -244,10 +498,12 @@ fn unpack(deb: &Path, dir: &Path, label: String) -> Result<PreparedKernel, VmErr
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
     let made = (|| {
-        run(
-            Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp),
-            "dpkg-deb -x",
-        )?;
+        for deb in debs {
+            run(
+                Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tmp),
+                "dpkg-deb -x",
+            )?;
+        }
         let (vmlinuz, modules_root) = locate(&tmp)?;
         // Debian packages ship no modules.dep; depmod makes it inside the cache.
         if !modules_root.join("modules.dep").exists() {
@@ -255,8 +511,15 @@ fn unpack(deb: &Path, dir: &Path, label: String) -> Result<PreparedKernel, VmErr
                 .file_name()
                 .map(|v| v.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            // The base is what holds lib/modules: the package root, or its
+            // usr/ in 7.x's layout.
+            let base = modules_root
+                .ancestors()
+                .nth(3)
+                .unwrap_or(&tmp)
+                .to_path_buf();
             run(
-                Command::new("depmod").arg("-b").arg(&tmp).arg(&version),
+                Command::new("depmod").arg("-b").arg(&base).arg(&version),
                 "depmod (install kmod)",
             )?;
         }
@@ -357,15 +620,54 @@ pub fn apt_state() -> Vec<String> {
             " (no apt-get)"
         }
     )];
-    let private = cache_dir().join("apt-bullseye/lists");
-    if private.exists() {
-        v.push(format!(
-            "private bullseye state (debian:5.10): {} package lists in {}",
-            count(&private),
-            private.display()
-        ));
+    for line in DEBIAN_LINES {
+        let Some(suite) = line.suite else { continue };
+        let private = cache_dir().join(format!("apt-{suite}/lists"));
+        if private.exists() && !v.iter().any(|l| l.contains(&format!("private {suite} "))) {
+            v.push(format!(
+                "private {suite} state: {} package lists in {}",
+                count(&private),
+                private.display()
+            ));
+        }
     }
     v
+}
+
+/// What each Debian kernel name resolves to with the apt lists already on
+/// this machine (nothing is fetched): (name, package or why not known).
+pub fn debian_resolutions() -> Vec<(String, Result<String, String>)> {
+    let cache = cache_dir();
+    DEBIAN_LINES
+        .iter()
+        .map(|line| {
+            let opts: Option<Vec<String>> = match line.suite {
+                None => Some(Vec::new()),
+                Some(suite) => {
+                    let d = cache.join(format!("apt-{suite}"));
+                    d.join("lists").exists().then(|| {
+                        vec![
+                            format!(
+                                "-oDir::Etc::sourcelist={}",
+                                d.join("etc/sources.list").display()
+                            ),
+                            "-oDir::Etc::sourceparts=-".into(),
+                            format!("-oDir::State::Lists={}", d.join("lists").display()),
+                            format!("-oDir::Cache={}", d.join("cache").display()),
+                        ]
+                    })
+                }
+            };
+            let r = match opts {
+                None => Err(format!(
+                    "{}: lists not fetched yet (the first use fetches them)",
+                    line.suite.unwrap_or("system")
+                )),
+                Some(o) => debian_package(line, &o).map_err(|e| e.to_string()),
+            };
+            (format!("debian:{}", line.name), r)
+        })
+        .collect()
 }
 
 fn which(tool: &str) -> bool {
@@ -379,17 +681,17 @@ pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, VmError> {
     std::fs::create_dir_all(&cache).map_err(io(format!("creating {}", cache.display())))?;
     let _lock = CacheLock::take(&cache)?;
     match source {
-        KernelSource::Debian(v) => {
-            let generic = format!("linux-image-{v}-cloud-amd64");
-            let opts = apt_options(v, &cache)
-                .map_err(|e| VmError::Setup(format!("{e}; {}", offline_hint(&generic))))?;
-            let pkg = debian_package(v, &opts)
-                .map_err(|e| VmError::Setup(format!("{e}; {}", offline_hint(&generic))))?;
+        KernelSource::Debian(line) => {
+            let generic = "linux-image-<version>-cloud-amd64";
+            let hint = |e: VmError| VmError::Setup(format!("{e}; {}", offline_hint(generic)));
+            let opts = apt_options(line.suite, &cache).map_err(hint)?;
+            let pkg = debian_package(line, &opts).map_err(hint)?;
             let dir = cache.join(&pkg);
-            let label = format!("debian:{v} ({pkg})");
+            let label = format!("debian:{} ({pkg})", line.name);
             if let Some(k) = cached(&dir, &label) {
                 return Ok(k);
             }
+            let set = package_set(&pkg, &opts).map_err(hint)?;
             // Download into a private directory: a killed download leaves
             // nothing another run could take for a whole package.
             let dl = tempfile::Builder::new()
@@ -399,9 +701,10 @@ pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, VmError> {
             run(
                 Command::new("apt-get")
                     .args(&opts)
-                    .args(["download", "-q", &pkg])
+                    .args(["download", "-q"])
+                    .args(&set)
                     .current_dir(dl.path()),
-                &format!("apt-get download {pkg}"),
+                &format!("apt-get download {}", set.join(" ")),
             )
             .map_err(|e| {
                 VmError::Setup(format!(
@@ -409,12 +712,19 @@ pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, VmError> {
                     offline_hint(&pkg)
                 ))
             })?;
-            let deb = std::fs::read_dir(dl.path())
+            let debs: Vec<PathBuf> = std::fs::read_dir(dl.path())
                 .map_err(io("reading the download directory"))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| p.extension().is_some_and(|x| x == "deb"))
-                .ok_or_else(|| VmError::Setup(format!("apt-get download left no {pkg} .deb")))?;
-            unpack(&deb, &dir, label)
+                .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+                .collect();
+            if debs.len() != set.len() {
+                return Err(VmError::Setup(format!(
+                    "apt-get download left {} of the {} packages of {pkg}",
+                    debs.len(),
+                    set.len()
+                )));
+            }
+            unpack(&debs, &dir, label)
         }
         KernelSource::Deb(deb) => {
             let stem = deb
@@ -427,7 +737,11 @@ pub fn prepare(source: &KernelSource) -> Result<PreparedKernel, VmError> {
                     deb.display()
                 )));
             }
-            unpack(deb, &cache.join(&stem), format!("deb:{stem}"))
+            unpack(
+                std::slice::from_ref(deb),
+                &cache.join(&stem),
+                format!("deb:{stem}"),
+            )
         }
         KernelSource::Image { bzimage, modules } => {
             if !bzimage.is_file() {

@@ -5,8 +5,12 @@
 mod cpio;
 mod fetch;
 
-pub use fetch::{KernelSource, PreparedKernel, any_cached, apt_state, cache_entries, prepare};
+pub use fetch::{
+    DEBIAN_LINES, DebianLine, KernelSource, PreparedKernel, any_cached, apt_state, cache_entries,
+    debian_mirror, debian_resolutions, prepare,
+};
 
+use crate::oracle::klog::{self, FaultKind, KernelFault};
 use crate::oracle::{Case, KernelResult};
 use crate::protocol::{Line, files};
 use std::collections::{BTreeMap, HashSet};
@@ -274,6 +278,11 @@ pub struct GuestRun {
     pub algorithms: std::collections::BTreeSet<String>,
     /// What the kernel did with each case, by id.
     pub results: BTreeMap<String, KernelResult>,
+    /// Kernel faults logged while a case ran, by case id.
+    pub faults: BTreeMap<String, KernelFault>,
+    /// Set when the guest stopped (panicked, hung, died) after the agent
+    /// started but before it finished.
+    pub death: Option<GuestDeath>,
     /// (check, passed, detail) from the setup scenario.
     pub checks: Vec<(String, bool, String)>,
     /// Boot to power-off.
@@ -287,6 +296,57 @@ pub struct GuestRun {
     pub bench: Vec<String>,
     /// The whole console, for debugging.
     pub log: String,
+}
+
+/// A guest that stopped before it finished: the case in progress (none
+/// when it died between cases) and what the console showed.
+#[derive(Clone, Debug)]
+pub struct GuestDeath {
+    /// The case the agent had announced and not finished.
+    pub case: Option<String>,
+    /// The console's evidence: a panic, a hang or a silent death.
+    pub fault: KernelFault,
+}
+
+impl GuestRun {
+    /// The run, or an error when the guest did not finish: for callers that
+    /// cannot go on after a dead guest (scenarios, benchmarks).
+    pub fn finished(self) -> Result<GuestRun, VmError> {
+        match &self.death {
+            None => Ok(self),
+            Some(d) => Err(VmError::Setup(format!(
+                "the guest stopped before finishing{}: {}",
+                d.case
+                    .as_ref()
+                    .map(|c| format!(" (during case {c})"))
+                    .unwrap_or_default(),
+                d.fault.summary()
+            ))),
+        }
+    }
+}
+
+/// How long a guest may take: in all, to its first line, and per case.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Boot to power-off.
+    pub total: Duration,
+    /// To the agent's first line (the KVM probe), if bounded.
+    pub first_line: Option<Duration>,
+    /// From a case's announcement to its result: past it the guest is
+    /// declared hung and stopped.
+    pub per_case: Duration,
+}
+
+impl Limits {
+    /// `total` for the whole guest, two minutes per case.
+    pub fn new(total: Duration) -> Limits {
+        Limits {
+            total,
+            first_line: None,
+            per_case: Duration::from_secs(120),
+        }
+    }
 }
 
 /// The accelerator a guest runs under.
@@ -386,11 +446,7 @@ pub fn kvm_device_problem() -> Option<String> {
 /// exits or aborts, prints only firmware, stays silent) makes this process
 /// use TCG from then on, with QEMU's own reason in `accel_note`.
 /// `DMCH_ACCEL=tcg|kvm` forces one.
-pub fn run(
-    kernel: &PreparedKernel,
-    initramfs: &Path,
-    timeout: Duration,
-) -> Result<GuestRun, VmError> {
+pub fn run(kernel: &PreparedKernel, initramfs: &Path, limits: Limits) -> Result<GuestRun, VmError> {
     let forced = match std::env::var("DMCH_ACCEL").ok().as_deref() {
         None | Some("") | Some("auto") => None,
         Some("tcg") => Some(Accel::Tcg),
@@ -402,15 +458,23 @@ pub fn run(
         }
     };
     if let Some(accel) = forced {
-        return boot(kernel, initramfs, accel, timeout, None).map_err(|e| e.error);
+        return boot(kernel, initramfs, accel, limits).map_err(|e| e.error);
     }
     if let Some(accel) = verdict_or_decide() {
-        return boot(kernel, initramfs, accel, timeout, None).map_err(|e| e.error);
+        return boot(kernel, initramfs, accel, limits).map_err(|e| e.error);
     }
     let _deciding = Deciding;
     let why = match kvm_device_problem() {
         Some(why) => why,
-        None => match boot(kernel, initramfs, Accel::Kvm, timeout, Some(kvm_deadline())) {
+        None => match boot(
+            kernel,
+            initramfs,
+            Accel::Kvm,
+            Limits {
+                first_line: Some(kvm_deadline()),
+                ..limits
+            },
+        ) {
             // The verdict was given when the agent's first line came.
             Ok(run) => return Ok(run),
             // The guest ran under KVM: its failure is the guest's, not KVM's.
@@ -420,7 +484,7 @@ pub fn run(
     };
     let note = Some(format!("kvm unusable here ({why}); using tcg"));
     set_verdict(KvmVerdict::Decided(Accel::Tcg));
-    let mut run = boot(kernel, initramfs, Accel::Tcg, timeout, None).map_err(|e| e.error)?;
+    let mut run = boot(kernel, initramfs, Accel::Tcg, limits).map_err(|e| e.error)?;
     run.accel_note = note;
     Ok(run)
 }
@@ -431,14 +495,11 @@ pub fn probe_kvm(kernel: &PreparedKernel, initramfs: &Path) -> Result<(), String
     if let Some(why) = kvm_device_problem() {
         return Err(why);
     }
-    match boot_until(
-        kernel,
-        initramfs,
-        Accel::Kvm,
-        kvm_deadline(),
-        Some(kvm_deadline()),
-        true,
-    ) {
+    let limits = Limits {
+        first_line: Some(kvm_deadline()),
+        ..Limits::new(kvm_deadline())
+    };
+    match boot_until(kernel, initramfs, Accel::Kvm, limits, true) {
         Ok(_) => Ok(()),
         Err(e) => Err(e.reason),
     }
@@ -457,10 +518,9 @@ fn boot(
     kernel: &PreparedKernel,
     initramfs: &Path,
     accel: Accel,
-    timeout: Duration,
-    first_output: Option<Duration>,
+    limits: Limits,
 ) -> Result<GuestRun, BootError> {
-    boot_until(kernel, initramfs, accel, timeout, first_output, false)
+    boot_until(kernel, initramfs, accel, limits, false)
 }
 
 /// The last lines of QEMU's stderr, joined: what QEMU says went wrong.
@@ -475,35 +535,166 @@ fn stderr_tail(err: &[u8]) -> String {
     tail.join(" | ")
 }
 
-/// Read a child's pipe to the end on a thread, flagging when `marker` shows.
-fn drain(
+/// Read a child's pipe to the end on a thread, sending each line.
+fn lines_of(
     mut pipe: impl Read + Send + 'static,
-    marker: Option<(&'static [u8], std::sync::Arc<std::sync::atomic::AtomicBool>)>,
-) -> std::thread::JoinHandle<Vec<u8>> {
+    tx: std::sync::mpsc::Sender<String>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut s = Vec::new();
+        let mut pending = Vec::new();
         let mut buf = [0u8; 65536];
         while let Ok(n) = pipe.read(&mut buf) {
             if n == 0 {
                 break;
             }
-            s.extend_from_slice(&buf[..n]);
-            if let Some((m, flag)) = &marker
-                && s.windows(m.len()).any(|w| w == *m)
-            {
-                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(at) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=at).collect();
+                let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
             }
         }
-        s
+        if !pending.is_empty() {
+            let _ = tx.send(String::from_utf8_lossy(&pending).into_owned());
+        }
     })
+}
+
+/// Why a boot stopped.
+enum Stop {
+    /// QEMU exited by itself.
+    Exited(std::process::ExitStatus),
+    /// The agent's first line came and that was all that was wanted.
+    AgentReached,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// No agent line within the first-line limit.
+    NoAgentWithin(Duration),
+    /// The whole guest ran past its limit.
+    Timeout(Duration),
+    /// A case ran past the per-case watchdog.
+    Watchdog(String, Duration),
+    /// Waiting for QEMU failed.
+    Wait(std::io::Error),
+}
+
+/// What the host reads off the console while the guest runs.
+#[derive(Default)]
+struct Console {
+    log: String,
+    reached: bool,
+    release: String,
+    algorithms: std::collections::BTreeSet<String>,
+    results: BTreeMap<String, KernelResult>,
+    faults: BTreeMap<String, KernelFault>,
+    checks: Vec<(String, bool, String)>,
+    bench: Vec<String>,
+    done: bool,
+    fatal: Option<String>,
+    /// The case announced and not finished, since when, and the console
+    /// lines (the kernel's) since its announcement.
+    current: Option<(String, Instant, Vec<String>)>,
+}
+
+impl Console {
+    fn take(&mut self, raw: &str) {
+        self.log.push_str(raw);
+        let line = raw.trim_end_matches(['\r', '\n']);
+        if line
+            .as_bytes()
+            .windows(crate::protocol::FIRST_LINE_TAG.len())
+            .any(|w| w == crate::protocol::FIRST_LINE_TAG)
+        {
+            self.reached = true;
+        }
+        match Line::decode(line) {
+            Some(Line::Guest(r)) => self.release = r,
+            Some(Line::Check {
+                name,
+                passed,
+                detail,
+            }) => self.checks.push((name, passed, detail)),
+            Some(Line::Algorithms(a)) => self.algorithms = a.into_iter().collect(),
+            Some(Line::Done(_)) => self.done = true,
+            Some(Line::Fatal(f)) => self.fatal = Some(f),
+            Some(Line::Begin(id)) => self.current = Some((id, Instant::now(), Vec::new())),
+            Some(Line::Klog { id, kind, text }) => {
+                let f = self.faults.entry(id).or_insert(KernelFault {
+                    kind,
+                    lines: Vec::new(),
+                });
+                f.lines.push(text);
+            }
+            Some(Line::Result { id, result }) => {
+                self.results.insert(id, result);
+                self.current = None;
+            }
+            Some(Line::Bench(j)) => self.bench.push(j),
+            Some(Line::Log(_)) => {}
+            None => {
+                if let Some((_, _, lines)) = &mut self.current
+                    && !line.trim().is_empty()
+                    && lines.len() < 4 * klog::REPORT_LINES
+                {
+                    lines.push(line.to_string());
+                }
+            }
+        }
+    }
+
+    /// The evidence of a guest that stopped during a case (or between
+    /// cases): the kernel's report when it printed one.
+    fn death(&self, stop: &Stop) -> GuestDeath {
+        let (case, lines) = match &self.current {
+            Some((id, _, lines)) => (Some(id.clone()), lines.clone()),
+            None => (None, self.tail(klog::REPORT_LINES)),
+        };
+        let scanned = klog::scan(&lines, None);
+        let panicked = lines.iter().any(|l| l.contains("Kernel panic"));
+        let (kind, mut report) = match (scanned, stop) {
+            (Some(f), _) => (f.kind, f.lines),
+            (None, Stop::Watchdog(..)) => (FaultKind::Hang, lines),
+            (None, _) if panicked => (FaultKind::Panic, lines),
+            (None, _) => (FaultKind::Died, lines),
+        };
+        let how = match stop {
+            Stop::Watchdog(id, after) => {
+                format!(
+                    "no result for {id} within {} s: the guest was stopped (watchdog)",
+                    after.as_secs()
+                )
+            }
+            Stop::Timeout(d) => format!("the guest did not finish within {} s", d.as_secs()),
+            _ if panicked => "the kernel panicked; the guest stopped".into(),
+            _ => "the guest stopped before finishing".into(),
+        };
+        report.truncate(klog::REPORT_LINES - 1);
+        report.push(how);
+        GuestDeath {
+            case,
+            fault: KernelFault {
+                kind,
+                lines: report,
+            },
+        }
+    }
+
+    fn tail(&self, n: usize) -> Vec<String> {
+        let lines: Vec<String> = self
+            .log
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
 }
 
 fn boot_until(
     kernel: &PreparedKernel,
     initramfs: &Path,
     accel: Accel,
-    timeout: Duration,
-    first_output: Option<Duration>,
+    limits: Limits,
     stop_at_agent: bool,
 ) -> Result<GuestRun, BootError> {
     use std::os::unix::process::CommandExt;
@@ -535,7 +726,13 @@ fn boot_until(
     .arg(&kernel.vmlinuz)
     .arg("-initrd")
     .arg(initramfs)
-    .args(["-append", "console=ttyS0 quiet panic=-1 rdinit=/init"])
+    // loglevel=5: warnings reach the console too, so a guest that dies
+    // leaves the kernel's report behind; an oops panics at once instead of
+    // leaving a dead worker for the watchdog.
+    .args([
+        "-append",
+        "console=ttyS0 loglevel=5 oops=panic panic=-1 rdinit=/init",
+    ])
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
@@ -556,31 +753,26 @@ fn boot_until(
             false,
         )
     })?;
-    let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Firmware may print; only the agent's first line proves the boot.
-    let out = drain(
-        child.stdout.take().expect("piped"),
-        Some((crate::protocol::FIRST_LINE_TAG, reached.clone())),
-    );
-    let err = drain(child.stderr.take().expect("piped"), None);
-    let reached_agent = || reached.load(std::sync::atomic::Ordering::Relaxed);
-    let mut stopped: Option<String> = None;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) => {}
-            Err(e) => {
-                stopped = Some(format!("waiting for qemu: {e}"));
-                break None;
-            }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = lines_of(child.stdout.take().expect("piped"), tx);
+    let (etx, erx) = std::sync::mpsc::channel();
+    let err = lines_of(child.stderr.take().expect("piped"), etx);
+    let mut con = Console::default();
+    let stop = loop {
+        while let Ok(l) = rx.try_recv() {
+            con.take(&l);
         }
-        if stop_at_agent && reached_agent() {
-            stopped = Some(String::new());
-            break None;
+        match child.try_wait() {
+            Ok(Some(st)) => break Stop::Exited(st),
+            Ok(None) => {}
+            Err(e) => break Stop::Wait(e),
+        }
+        if stop_at_agent && con.reached {
+            break Stop::AgentReached;
         }
         // A KVM guest that reached the agent proves KVM: guests waiting to
         // boot in parallel may go ahead under it.
-        if accel == Accel::Kvm && !stop_at_agent && first_output.is_some() && reached_agent() {
+        if accel == Accel::Kvm && !stop_at_agent && limits.first_line.is_some() && con.reached {
             let mut v = VERDICT.lock().unwrap_or_else(|p| p.into_inner());
             if *v == KvmVerdict::Deciding {
                 *v = KvmVerdict::Decided(Accel::Kvm);
@@ -588,31 +780,37 @@ fn boot_until(
             }
         }
         if crate::interrupt::requested() {
-            stopped = Some("interrupted".into());
-            break None;
+            break Stop::Interrupted;
         }
-        if let Some(d) = first_output
-            && !reached_agent()
+        if let Some(d) = limits.first_line
+            && !con.reached
             && started.elapsed() > d
         {
-            stopped = Some(format!("no agent line within {} s", d.as_secs()));
-            break None;
+            break Stop::NoAgentWithin(d);
         }
-        if started.elapsed() > timeout {
-            stopped = Some(format!(
-                "the guest did not finish within {} s",
-                timeout.as_secs()
-            ));
-            break None;
+        if let Some((id, since, _)) = &con.current
+            && since.elapsed() > limits.per_case
+        {
+            break Stop::Watchdog(id.clone(), limits.per_case);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if started.elapsed() > limits.total {
+            break Stop::Timeout(limits.total);
+        }
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(50)) {
+            con.take(&l);
+        }
     };
-    if status.is_none() {
+    if !matches!(stop, Stop::Exited(_)) {
         let _ = child.kill();
         let _ = child.wait();
     }
-    let log = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
-    let qemu_says = stderr_tail(&err.join().unwrap_or_default());
+    let _ = out.join();
+    let _ = err.join();
+    while let Ok(l) = rx.try_recv() {
+        con.take(&l);
+    }
+    let stderr: Vec<u8> = erx.try_iter().collect::<String>().into_bytes();
+    let qemu_says = stderr_tail(&stderr);
     let with_stderr = |msg: String| {
         if qemu_says.is_empty() {
             msg
@@ -620,58 +818,19 @@ fn boot_until(
             format!("{msg}; qemu stderr: {qemu_says}")
         }
     };
-    let console_tail = || {
-        let tail: Vec<&str> = log
-            .lines()
-            .map(|l| l.trim_end_matches('\r'))
-            .filter(|l| !l.trim().is_empty())
-            .rev()
-            .take(5)
-            .collect();
-        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-    };
-    match (&stopped, status) {
-        (Some(s), _) if s.is_empty() => {
-            return Ok(GuestRun {
-                kernel_release: String::new(),
-                algorithms: Default::default(),
-                results: BTreeMap::new(),
-                checks: Vec::new(),
-                elapsed: started.elapsed(),
-                accel,
-                accel_note: None,
-                bench: Vec::new(),
-                log,
-            });
-        }
-        (Some(s), _) if s == "interrupted" => {
+    let console_tail = || con.tail(5).join(" | ");
+    let reached = con.reached;
+    match &stop {
+        Stop::Interrupted => {
             return Err(BootError {
                 error: VmError::Setup("interrupted; the guest was stopped".into()),
-                reason: s.clone(),
-                reached_agent: reached_agent(),
+                reason: "interrupted".into(),
+                reached_agent: reached,
                 interrupted: true,
             });
         }
-        (Some(s), _) => {
-            let firmware_only = !reached_agent() && !log.trim().is_empty();
-            let reason = with_stderr(if firmware_only {
-                format!("{s}, only firmware output")
-            } else if !reached_agent() {
-                format!("{s}, no output at all")
-            } else {
-                s.clone()
-            });
-            return Err(fail(
-                VmError::Setup(format!("{reason}; last console lines: {}", console_tail())),
-                reason,
-                reached_agent(),
-            ));
-        }
-        (None, Some(st)) if !reached_agent() => {
-            let how = match (
-                st.code(),
-                std::os::unix::process::ExitStatusExt::signal(&st),
-            ) {
+        Stop::Exited(st) if !reached => {
+            let how = match (st.code(), std::os::unix::process::ExitStatusExt::signal(st)) {
                 (Some(c), _) => format!("qemu exited with status {c}"),
                 (None, Some(6)) => "qemu aborted (SIGABRT)".to_string(),
                 (None, Some(n)) => format!("qemu was killed by signal {n}"),
@@ -691,53 +850,43 @@ fn boot_until(
                 false,
             ));
         }
+        Stop::NoAgentWithin(_) | Stop::Timeout(_) | Stop::Wait(_) if !reached => {
+            let s = match &stop {
+                Stop::NoAgentWithin(d) => format!("no agent line within {} s", d.as_secs()),
+                Stop::Timeout(d) => format!("the guest did not finish within {} s", d.as_secs()),
+                Stop::Wait(e) => format!("waiting for qemu: {e}"),
+                _ => unreachable!("matched above"),
+            };
+            let reason = with_stderr(if con.log.trim().is_empty() {
+                format!("{s}, no output at all")
+            } else {
+                format!("{s}, only firmware output")
+            });
+            return Err(fail(
+                VmError::Setup(format!("{reason}; last console lines: {}", console_tail())),
+                reason,
+                false,
+            ));
+        }
         _ => {}
     }
-    let mut results = BTreeMap::new();
-    let mut release = String::new();
-    let mut algorithms = std::collections::BTreeSet::new();
-    let mut checks = Vec::new();
-    let mut done = false;
-    let mut bench = Vec::new();
-    for line in log.lines() {
-        match Line::decode(line) {
-            Some(Line::Guest(r)) => release = r,
-            Some(Line::Check {
-                name,
-                passed,
-                detail,
-            }) => checks.push((name, passed, detail)),
-            Some(Line::Algorithms(a)) => algorithms = a.into_iter().collect(),
-            Some(Line::Done(_)) => done = true,
-            Some(Line::Fatal(f)) => {
-                let r = format!("guest: {f}");
-                return Err(fail(VmError::Setup(r.clone()), r, true));
-            }
-            Some(Line::Result { id, result }) => {
-                results.insert(id, result);
-            }
-            Some(Line::Bench(j)) => bench.push(j),
-            Some(Line::Log(_)) | None => {}
-        }
+    if let Some(f) = &con.fatal {
+        let r = format!("guest: {f}");
+        return Err(fail(VmError::Setup(r.clone()), r, true));
     }
-    if !done {
-        let reason = with_stderr("the guest stopped before finishing".into());
-        return Err(fail(
-            VmError::Setup(format!("{reason}; last console lines: {}", console_tail())),
-            reason,
-            true,
-        ));
-    }
+    let death = (!con.done && !matches!(stop, Stop::AgentReached)).then(|| con.death(&stop));
     Ok(GuestRun {
-        kernel_release: release,
-        algorithms,
-        results,
-        checks,
+        kernel_release: con.release,
+        algorithms: con.algorithms,
+        results: con.results,
+        faults: con.faults,
+        death,
+        checks: con.checks,
         elapsed: started.elapsed(),
         accel,
         accel_note: None,
-        bench,
-        log,
+        bench: con.bench,
+        log: con.log,
     })
 }
 

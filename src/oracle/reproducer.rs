@@ -1,0 +1,220 @@
+//! A reproducer a kernel maintainer can run without dmch: a shell script
+//! that builds the case's backing file and loop device, loads the exact
+//! table with `dmsetup`, writes the case's input with `dd`, and compares
+//! the ciphertext's sha256 with the reference's (or watches the kernel log
+//! for the fault). Steps (reloads, rewrites) are written out too.
+
+use super::case::{Case, Pattern, Step};
+use super::{Refusal, Verdict};
+use crate::hash::sha256;
+
+/// A shell word in single quotes.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A command that prints `len` bytes of `p` on stdout, with tools every
+/// system has (head, printf, perl for the counter and random patterns,
+/// whose bytes dmch's own pattern generator defines).
+fn producer(p: &Pattern, len: usize) -> String {
+    match p {
+        Pattern::Zeros => format!("head -c {len} /dev/zero"),
+        Pattern::Counter => {
+            format!(
+                "perl -e 'print chr($_ % 256) for 0..{}'",
+                len.saturating_sub(1)
+            )
+        }
+        Pattern::Repeat(b) => format!(
+            "perl -e 'my $p = pack(\"H*\", \"{}\"); print substr($p x ({len} / length($p) + 1), 0, {len})'",
+            hex::encode(b)
+        ),
+        // splitmix64, as dmch's oracle::fuzz::splitmix.
+        Pattern::Random(seed) => format!(
+            "perl -Mbigint -e 'my $s = {seed}; my $m = (1 << 64) - 1; my $o = \"\"; while (length($o) < {len}) {{ $s = ($s + 0x9e3779b97f4a7c15) & $m; my $z = $s; $z = (($z ^ ($z >> 30)) * 0xbf58476d1ce4e5b9) & $m; $z = (($z ^ ($z >> 27)) * 0x94d049bb133111eb) & $m; $z = $z ^ ($z >> 31); for my $i (0..7) {{ $o .= chr(($z >> (8 * $i)) & 255) }} }} print substr($o, 0, {len})'"
+        ),
+    }
+}
+
+/// The script for `case`, which got `verdict` on kernel `release`.
+pub fn script(case: &Case, release: &str, verdict: &Verdict) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let (lo, hi) = case.span();
+    let sectors = case.len / 512;
+    let _ = writeln!(s, "#!/bin/sh");
+    let _ = writeln!(
+        s,
+        "# Reproduces dmch case {} as found on Linux {release}.",
+        case.id
+    );
+    let _ = writeln!(
+        s,
+        "# dmch's words: dmch kernel check --case {}",
+        quote(&case.to_words())
+    );
+    if let Some(r) = verdict.reason() {
+        for l in r.lines() {
+            let _ = writeln!(s, "# verdict: {l}");
+        }
+    }
+    if let Verdict::KernelFault(f) | Verdict::KnownKernelFault(f, _) = verdict {
+        for l in &f.lines {
+            let _ = writeln!(s, "#   | {l}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "# Needs root, dmsetup, losetup, dd, perl, sha256sum. It removes what it made."
+    );
+    let _ = writeln!(s, "set -eu");
+    let _ = writeln!(s, "dir=$(mktemp -d); name=dmch-repro-$$; dev=''");
+    let _ = writeln!(
+        s,
+        "cleanup() {{ dmsetup remove \"$name\" 2>/dev/null || true; [ -n \"$dev\" ] && losetup -d \"$dev\" 2>/dev/null; rm -rf \"$dir\"; }}"
+    );
+    let _ = writeln!(s, "trap cleanup EXIT");
+    let _ = writeln!(s, "truncate -s {hi} \"$dir/backing\"");
+    let _ = writeln!(s, "dev=$(losetup --find --show \"$dir/backing\")");
+    let _ = writeln!(s, "dmesg -c >/dev/null 2>&1 || true");
+    let table = |iv: u64, off: u64| {
+        format!(
+            "0 {sectors} crypt {}",
+            case.params_at("$dev", iv, off)
+                .replace("$dev", "'\"$dev\"'")
+        )
+    };
+    let _ = writeln!(
+        s,
+        "printf '%s\\n' '{}' | dmsetup create \"$name\"",
+        table(case.iv_offset, case.offset)
+    );
+    let _ = writeln!(
+        s,
+        "{} | dd of=/dev/mapper/\"$name\" bs=512 oflag=direct conv=fsync status=none",
+        producer(&case.data, case.len)
+    );
+    let ss = case.sector_size as usize;
+    for st in &case.steps {
+        match st {
+            Step::Reload { iv_offset, offset } => {
+                let _ = writeln!(s, "dmsetup suspend \"$name\"");
+                let _ = writeln!(
+                    s,
+                    "printf '%s\\n' '{}' | dmsetup load \"$name\"",
+                    table(*iv_offset, *offset)
+                );
+                let _ = writeln!(s, "dmsetup resume \"$name\"");
+            }
+            Step::Write { unit, units, data } => {
+                let _ = writeln!(
+                    s,
+                    "{} | dd of=/dev/mapper/\"$name\" bs={ss} seek={unit} oflag=direct conv=fsync,notrunc status=none",
+                    producer(data, *units as usize * ss)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "got=$(dd if=\"$dir/backing\" bs=512 skip={} count={} status=none | sha256sum | cut -d' ' -f1)",
+        lo / 512,
+        (hi - lo) / 512
+    );
+    match case.reference() {
+        Ok(x) => {
+            let _ = writeln!(s, "want={}", hex::encode(sha256(&x.backing)));
+            let _ = writeln!(s, "echo \"ciphertext sha256: $got (the reference: $want)\"");
+        }
+        Err(Refusal::Undefined(why)) => {
+            let _ = writeln!(s, "want=undefined");
+            let _ = writeln!(
+                s,
+                "echo \"ciphertext sha256: $got; no defined result: {}\"",
+                why.replace('"', "'")
+            );
+        }
+        Err(Refusal::Refused(why)) => {
+            let _ = writeln!(s, "want=refused");
+            let _ = writeln!(
+                s,
+                "echo \"the kernel accepted a table it should refuse: {}\"",
+                why.replace('"', "'")
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "if dmesg 2>/dev/null | grep -E 'BUG:|kernel BUG at|WARNING:|Oops|general protection fault|KASAN:|UBSAN:|KFENCE:|detected buffer overflow|stack-protector'; then echo 'KERNEL FAULT logged (above)'; exit 2; fi"
+    );
+    let _ = writeln!(
+        s,
+        "[ \"$got\" = \"$want\" ] || {{ echo MISMATCH; exit 1; }}"
+    );
+    let _ = writeln!(s, "echo 'kernel and reference agree'");
+    s
+}
+
+/// A file name for the case's script.
+pub fn file_name(release: &str, case: &Case) -> String {
+    let clean = |t: &str| -> String {
+        t.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}--{}.sh", clean(release), clean(&case.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_carries_the_table_the_data_and_the_digest() {
+        let mut c = Case::new("x/1", "aes-xts-plain64", &"11".repeat(32), 1024);
+        c.steps = vec![Step::Reload {
+            iv_offset: 7,
+            offset: 0,
+        }];
+        let v = Verdict::Fail(super::super::Mismatch::Ciphertext, "differs".into());
+        let s = script(&c, "7.2.13", &v);
+        assert!(s.contains("dmsetup create"), "{s}");
+        assert!(s.contains("crypt aes-xts-plain64 1111"));
+        assert!(s.contains("dmsetup load"));
+        let want = hex::encode(sha256(&c.reference().unwrap().backing));
+        assert!(s.contains(&format!("want={want}")));
+        assert_eq!(file_name("7.2.13+deb14", &c), "7.2.13_deb14--x_1.sh");
+    }
+
+    /// The script's perl producers give dmch's own pattern bytes.
+    #[test]
+    fn the_producers_make_the_patterns_bytes() {
+        if std::process::Command::new("perl")
+            .arg("-v")
+            .output()
+            .is_err()
+        {
+            println!("SKIPPED: perl is not installed, the producers cannot be run");
+            return;
+        }
+        for p in [
+            Pattern::Counter,
+            Pattern::Zeros,
+            Pattern::Repeat(vec![1, 2, 3]),
+            Pattern::Random(42),
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(producer(&p, 1000))
+                .output()
+                .unwrap();
+            assert_eq!(out.stdout, p.bytes(1000), "{p:?}");
+        }
+    }
+}
