@@ -134,8 +134,9 @@ pub fn run_as_init() -> ! {
                         // down now, the host knows which case did it.
                         Line::Begin(c.id.clone()).print();
                         let _ = std::io::stdout().flush();
-                        hooks.before(&c.id);
-                        let (result, fault) = rig.run_logged(&ctl, c, log.as_mut());
+                        // Inside the case's log window: what a hook logs is the case's.
+                        let (result, fault) =
+                            rig.run_logged(&ctl, c, log.as_mut(), || hooks.before(&c.id));
                         if let Some(f) = fault {
                             for text in f.lines {
                                 Line::Klog {

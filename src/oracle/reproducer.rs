@@ -84,11 +84,42 @@ pub fn script(case: &Case, release: &str, verdict: &Verdict) -> String {
                 .replace("$dev", "'\"$dev\"'")
         )
     };
+    // What the reference expects of the kernel this was found on.
+    let reference = case.model_as(
+        crate::fault::Fault::None,
+        crate::table::Rules::of_release(release),
+    );
+    match &reference {
+        Ok(x) => {
+            let _ = writeln!(s, "want={}", hex::encode(sha256(&x.backing)));
+        }
+        Err(Refusal::Undefined(why)) => {
+            let _ = writeln!(s, "want=undefined");
+            let _ = writeln!(s, "echo {}", quote(&format!("no defined result: {why}")));
+        }
+        Err(Refusal::Refused(why)) => {
+            let _ = writeln!(s, "want=refused");
+            let _ = writeln!(
+                s,
+                "echo {}",
+                quote(&format!("the kernel should refuse the table: {why}"))
+            );
+        }
+    }
     let _ = writeln!(
         s,
-        "printf '%s\\n' '{}' | dmsetup create \"$name\"",
+        "if ! printf '%s\\n' '{}' | dmsetup create \"$name\"; then",
         table(case.iv_offset, case.offset)
     );
+    let _ = writeln!(
+        s,
+        "  if [ \"$want\" = refused ]; then echo 'the kernel refused the table, as it should'; exit 0; fi"
+    );
+    let _ = writeln!(
+        s,
+        "  echo 'the kernel refused the table; the reference accepts it'; exit 1"
+    );
+    let _ = writeln!(s, "fi");
     let _ = writeln!(
         s,
         "{} | dd of=/dev/mapper/\"$name\" bs=512 oflag=direct conv=fsync status=none",
@@ -121,31 +152,14 @@ pub fn script(case: &Case, release: &str, verdict: &Verdict) -> String {
         lo / 512,
         (hi - lo) / 512
     );
-    match case.reference() {
-        Ok(x) => {
-            let _ = writeln!(s, "want={}", hex::encode(sha256(&x.backing)));
-            let _ = writeln!(s, "echo \"ciphertext sha256: $got (the reference: $want)\"");
-        }
-        Err(Refusal::Undefined(why)) => {
-            let _ = writeln!(s, "want=undefined");
-            let _ = writeln!(
-                s,
-                "echo \"ciphertext sha256: $got; no defined result: {}\"",
-                why.replace('"', "'")
-            );
-        }
-        Err(Refusal::Refused(why)) => {
-            let _ = writeln!(s, "want=refused");
-            let _ = writeln!(
-                s,
-                "echo \"the kernel accepted a table it should refuse: {}\"",
-                why.replace('"', "'")
-            );
-        }
-    }
     let _ = writeln!(
         s,
         "if dmesg 2>/dev/null | grep -E 'BUG:|kernel BUG at|WARNING:|Oops|general protection fault|KASAN:|UBSAN:|KFENCE:|detected buffer overflow|stack-protector'; then echo 'KERNEL FAULT logged (above)'; exit 2; fi"
+    );
+    let _ = writeln!(s, "echo \"ciphertext sha256: $got (the reference: $want)\"");
+    let _ = writeln!(
+        s,
+        "case \"$want\" in undefined) echo 'no fault logged: the kernel used memory it does not own, unnoticed'; exit 3;; refused) echo 'MISMATCH: the kernel accepted the table'; exit 1;; esac"
     );
     let _ = writeln!(
         s,
@@ -189,7 +203,50 @@ mod tests {
         assert!(s.contains("dmsetup load"));
         let want = hex::encode(sha256(&c.reference().unwrap().backing));
         assert!(s.contains(&format!("want={want}")));
+        // The steps of the script in order: want, create, write, compare.
+        let at = |t: &str| s.find(t).unwrap_or_else(|| panic!("no {t} in {s}"));
+        assert!(at("want=") < at("dmsetup create"));
+        assert!(at("dmsetup create") < at("dd of=/dev/mapper"));
+        assert!(at("dd of=/dev/mapper") < at("| sha256sum"));
         assert_eq!(file_name("7.2.13+deb14", &c), "7.2.13_deb14--x_1.sh");
+    }
+
+    /// Every kind of expectation gives a script `sh -n` reads, and the
+    /// reference it holds is the one of the kernel it was found on.
+    #[test]
+    fn scripts_are_valid_shell_for_data_refusals_and_undefined_results() {
+        let data = Case::new("d", "aes-cbc-essiv:sha256", &"22".repeat(16), 512);
+        let refused = Case::new("r", "aes-cbc-essiv:sha256", &"22".repeat(15), 512);
+        let undefined = Case::new("u", "des:64-cbc-lmk", &"33".repeat(65 * 8), 512);
+        let mut big = Case::new("b", "aes-xts-plain64", &"44".repeat(32), 512);
+        big.iv_offset_text = Some("18446744073709551617".into());
+        let v = Verdict::Fail(super::super::Mismatch::Ciphertext, "x".into());
+        for (c, want) in [
+            (&data, None),
+            (&refused, Some("want=refused")),
+            (&undefined, Some("want=undefined")),
+        ] {
+            let s = script(c, "6.12.118", &v);
+            if let Some(w) = want {
+                assert!(s.contains(w), "{s}");
+            }
+            let ok = std::process::Command::new("sh")
+                .arg("-n")
+                .arg("-c")
+                .arg(&s)
+                .status()
+                .unwrap();
+            assert!(ok.success(), "sh -n refuses the script for {}:\n{s}", c.id);
+        }
+        // 2^64 + 1 wraps to 1 on 6.12 and saturates on 7.2: the digests differ.
+        let want = |r: &str| {
+            script(&big, r, &v)
+                .lines()
+                .find(|l| l.starts_with("want="))
+                .unwrap()
+                .to_string()
+        };
+        assert_ne!(want("6.12.118"), want("7.2.13"));
     }
 
     /// The script's perl producers give dmch's own pattern bytes.

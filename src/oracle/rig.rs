@@ -60,18 +60,22 @@ impl Rig {
     /// Push one case through the kernel with the kernel log watched: what
     /// it did, and the fault it logged meanwhile (a WARNING, a BUG, a
     /// changed taint), if any. Without a log (no /dev/kmsg) only the result.
+    /// `at_start` runs inside the case's log window, first.
     pub fn run_logged(
         &mut self,
         ctl: &dm::Control,
         case: &Case,
         log: Option<&mut KernelLog>,
+        at_start: impl FnOnce(),
     ) -> (KernelResult, Option<KernelFault>) {
         let Some(log) = log else {
+            at_start();
             return (self.run(ctl, case), None);
         };
         // Whatever came before this case is not its doing.
         let _ = log.take();
         let before = kmsg::taint();
+        at_start();
         let result = self.run(ctl, case);
         let lines = log.take();
         let taint = before.zip(kmsg::taint());

@@ -156,7 +156,7 @@ pub fn run_host(cases: &[Case], jobs: usize) -> Result<KernelRun, RunError> {
                             // Dropping the rig removes its mapping and loop device.
                             return Err(RunError::Interrupted(i));
                         }
-                        let (r, f) = rig.run_logged(ctl, c, log.as_mut());
+                        let (r, f) = rig.run_logged(ctl, c, log.as_mut(), || {});
                         results.insert(c.id.clone(), r);
                         if let Some(f) = f {
                             faults.insert(c.id.clone(), f);
