@@ -1,8 +1,9 @@
 //! The host <-> guest protocol, written once for both ends: the files the
 //! host puts in the initramfs for the agent, and the lines the agent prints
-//! on the serial console for the host. Every line starts with `DMCH-` and
-//! its fields are tab-separated; kernel messages may share a console line,
-//! so a reader starts at the tag.
+//! on their own serial port (the console when the guest has none) for the
+//! host. Every line starts with `DMCH-` and its fields are tab-separated;
+//! kernel messages may share a console line, so a reader starts at the tag
+//! and checks every field.
 
 use crate::oracle::KernelResult;
 use crate::oracle::klog::FaultKind;
@@ -74,6 +75,31 @@ pub enum Line {
 /// The tag the host waits for: the agent has started.
 pub const FIRST_LINE_TAG: &[u8] = b"DMCH-GUEST";
 
+/// The guest's device for protocol lines: the second serial port, which
+/// the kernel never writes to. On the console the kernel's messages (printed
+/// asynchronously since 7.x) cut the agent's lines at any byte.
+pub const PORT: &str = "/dev/ttyS1";
+
+static SINK: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
+
+/// Print every later line on `port` instead of stdout.
+pub fn send_to(port: std::fs::File) {
+    let _ = SINK.set(std::sync::Mutex::new(port));
+}
+
+/// Wait until the serial port has sent what was written to it.
+fn drain(port: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcdrain takes an open descriptor, borrowed for the call.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::tcdrain(port.as_raw_fd()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Tabs and newlines would split a field: free text is flattened.
 fn flat(s: &str) -> String {
     s.replace(['\t', '\n', '\r'], " ")
@@ -124,8 +150,22 @@ impl Line {
     }
 
     /// Print this line on the console (the agent's side).
+    /// Send the line to the host: on the protocol's own serial port when
+    /// the agent opened one ([`send_to`]), else on stdout (the console).
     pub fn print(&self) {
-        println!("{}", self.encode());
+        let mut line = self.encode();
+        line.push('\n');
+        match SINK.get() {
+            Some(port) => {
+                use std::io::Write;
+                let mut port = port.lock().unwrap_or_else(|p| p.into_inner());
+                // One write per line, drained before going on: a guest
+                // that panics next must not take an announced case with it.
+                let _ = port.write_all(line.as_bytes());
+                let _ = drain(&port);
+            }
+            None => print!("{line}"),
+        }
     }
 
     /// Read a console line: `None` for anything that is not ours, or is

@@ -73,11 +73,36 @@ fn kernel_release() -> String {
     }
 }
 
+/// Send protocol lines on their own serial port, raw, when the guest has
+/// one; otherwise they share the console with the kernel.
+fn open_protocol_port() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(port) = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(crate::protocol::PORT)
+    else {
+        return;
+    };
+    // SAFETY: termios is plain data, filled by tcgetattr on an open fd.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(port.as_raw_fd(), &mut t) != 0 {
+            return; // no UART behind the node
+        }
+        libc::cfmakeraw(&mut t);
+        libc::tcsetattr(port.as_raw_fd(), libc::TCSANOW, &t);
+    }
+    crate::protocol::send_to(port);
+}
+
 /// Entry point when running as PID 1.
 pub fn run_as_init() -> ! {
     mount("proc", "/proc", "proc");
     mount("sysfs", "/sys", "sysfs");
     mount("devtmpfs", "/dev", "devtmpfs");
+    open_protocol_port();
     Line::Guest(kernel_release()).print();
     let root = Path::new("/");
     let order = std::fs::read_to_string(root.join(files::MODULE_ORDER)).unwrap_or_default();

@@ -124,6 +124,11 @@ pub struct KernelFault {
 impl KernelFault {
     /// The line that names the fault (the first marked one).
     pub fn headline(&self) -> &str {
+        // A hang's report starts with the watchdog's line; what follows is
+        // the console's context, whatever it marks.
+        if self.kind == FaultKind::Hang {
+            return self.lines.first().map_or("", |s| s.as_str());
+        }
         self.lines
             .iter()
             .find(|l| kind_of(l).is_some())

@@ -559,6 +559,37 @@ fn lines_of(
     })
 }
 
+/// Lines of a file QEMU appends to, until `done` is set and all is read.
+fn follow(
+    mut file: std::fs::File,
+    tx: std::sync::mpsc::Sender<String>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            // Read `done` before the file: once set, one more read sees all.
+            let last = done.load(std::sync::atomic::Ordering::Acquire);
+            match file.read(&mut buf) {
+                Ok(0) if last => break,
+                Ok(0) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(at) = pending.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=at).collect();
+                        let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if !pending.is_empty() {
+            let _ = tx.send(String::from_utf8_lossy(&pending).into_owned());
+        }
+    })
+}
+
 /// Why a boot stopped.
 enum Stop {
     /// QEMU exited by itself.
@@ -593,6 +624,10 @@ struct Console {
     /// The case announced and not finished, since when, and the console
     /// lines (the kernel's) since its announcement.
     current: Option<(String, Instant, Vec<String>)>,
+    /// Console lines since the last result with no case announced: the
+    /// protocol comes on its own port, so a case's first kernel lines can
+    /// arrive before its announcement.
+    between: Vec<String>,
 }
 
 impl Console {
@@ -616,7 +651,9 @@ impl Console {
             Some(Line::Algorithms(a)) => self.algorithms = a.into_iter().collect(),
             Some(Line::Done(_)) => self.done = true,
             Some(Line::Fatal(f)) => self.fatal = Some(f),
-            Some(Line::Begin(id)) => self.current = Some((id, Instant::now(), Vec::new())),
+            Some(Line::Begin(id)) => {
+                self.current = Some((id, Instant::now(), std::mem::take(&mut self.between)));
+            }
             Some(Line::Klog { id, kind, text }) => {
                 let f = self.faults.entry(id).or_insert(KernelFault {
                     kind,
@@ -627,14 +664,16 @@ impl Console {
             Some(Line::Result { id, result }) => {
                 self.results.insert(id, result);
                 self.current = None;
+                self.between.clear();
             }
             Some(Line::Bench(j)) => self.bench.push(j),
             Some(Line::Log(_)) => {}
             None => {
-                if let Some((_, _, lines)) = &mut self.current
-                    && !line.trim().is_empty()
-                    && lines.len() < 4 * klog::REPORT_LINES
-                {
+                let lines = match &mut self.current {
+                    Some((_, _, lines)) => lines,
+                    None => &mut self.between,
+                };
+                if !line.trim().is_empty() && lines.len() < 4 * klog::REPORT_LINES {
                     lines.push(line.to_string());
                 }
             }
@@ -644,11 +683,22 @@ impl Console {
     /// The evidence of a guest that stopped during a case (or between
     /// cases): the kernel's report when it printed one.
     fn death(&self, stop: &Stop) -> GuestDeath {
-        let (case, lines) = match &self.current {
+        let (case, mut lines) = match &self.current {
             Some((id, _, lines)) => (Some(id.clone()), lines.clone()),
-            None => (None, self.tail(klog::REPORT_LINES)),
+            None => (None, Vec::new()),
         };
-        let scanned = klog::scan(&lines, None);
+        // The two ports are read apart, so the case's kernel lines may have
+        // come before its announcement or its predecessor's result; a guest
+        // that died left its report at the end of the console in any case.
+        // (A hang is not a death: what the console said last may be an
+        // earlier case's, so it is shown but does not name the fault.)
+        let hang = matches!(stop, Stop::Watchdog(..));
+        let own =
+            klog::scan(&lines, None).is_some() || lines.iter().any(|l| l.contains("Kernel panic"));
+        if !own && (!hang || lines.is_empty()) {
+            lines = self.tail(klog::REPORT_LINES);
+        }
+        let scanned = klog::scan(&lines, None).filter(|_| own || !hang);
         let panicked = lines.iter().any(|l| l.contains("Kernel panic"));
         let (kind, mut report) = match (scanned, stop) {
             (Some(f), _) => (f.kind, f.lines),
@@ -668,7 +718,13 @@ impl Console {
             _ => "the guest stopped before finishing".into(),
         };
         report.truncate(klog::REPORT_LINES - 1);
-        report.push(how);
+        if hang && !own {
+            // The console's last lines are context, not the fault: the
+            // watchdog's line comes first, as the summary.
+            report.insert(0, how);
+        } else {
+            report.push(how);
+        }
         GuestDeath {
             case,
             fault: KernelFault {
@@ -683,7 +739,7 @@ impl Console {
             .log
             .lines()
             .map(|l| l.trim_end_matches('\r'))
-            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !l.trim().is_empty() && Line::decode(l).is_none())
             .map(String::from)
             .collect();
         lines[lines.len().saturating_sub(n)..].to_vec()
@@ -705,6 +761,15 @@ fn boot_until(
         interrupted: false,
     };
     let started = Instant::now();
+    // The agent's lines come on the second serial port, into this file:
+    // the kernel never writes there.
+    let port_path = initramfs.with_extension("port");
+    let port = std::fs::File::create(&port_path)
+        .and_then(|_| std::fs::File::open(&port_path))
+        .map_err(|e| {
+            let r = format!("creating {}: {e}", port_path.display());
+            fail(VmError::Setup(r.clone()), r, false)
+        })?;
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args([
         "-accel",
@@ -717,7 +782,11 @@ fn boot_until(
         "-nic",
         "none",
         "-no-reboot",
+        "-serial",
+        "mon:stdio",
+        "-serial",
     ])
+    .arg(format!("file:{}", port_path.display()))
     .args(match accel {
         Accel::Kvm => ["-cpu", "host"],
         Accel::Tcg => ["-cpu", "max"],
@@ -754,7 +823,9 @@ fn boot_until(
         )
     })?;
     let (tx, rx) = std::sync::mpsc::channel();
-    let out = lines_of(child.stdout.take().expect("piped"), tx);
+    let out = lines_of(child.stdout.take().expect("piped"), tx.clone());
+    let port_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port_reader = follow(port, tx.clone(), port_done.clone());
     let (etx, erx) = std::sync::mpsc::channel();
     let err = lines_of(child.stderr.take().expect("piped"), etx);
     let mut con = Console::default();
@@ -806,6 +877,8 @@ fn boot_until(
     }
     let _ = out.join();
     let _ = err.join();
+    port_done.store(true, std::sync::atomic::Ordering::Release);
+    let _ = port_reader.join();
     while let Ok(l) = rx.try_recv() {
         con.take(&l);
     }
@@ -899,4 +972,87 @@ pub fn work_dir() -> Result<tempfile::TempDir, VmError> {
         .prefix(&format!("dmch-vm-{}-", std::process::id()))
         .tempdir()
         .map_err(io("creating a work directory"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(con: &mut Console, lines: &[&str]) {
+        for l in lines {
+            con.take(&format!("{l}\r\n"));
+        }
+    }
+
+    fn begin(id: &str) -> String {
+        Line::Begin(id.into()).encode()
+    }
+
+    fn rejected(id: &str) -> String {
+        Line::Result {
+            id: id.into(),
+            result: KernelResult::Rejected("errno 22".into()),
+        }
+        .encode()
+    }
+
+    #[test]
+    fn kernel_lines_before_the_announcement_are_the_cases() {
+        // The protocol port lags the console: the fortify report of c2
+        // arrives before c2's announcement.
+        let mut con = Console::default();
+        feed(&mut con, &[&begin("c1"), &rejected("c1")]);
+        feed(
+            &mut con,
+            &[
+                "[ 9.8] memcpy: detected buffer overflow: 16 byte read of buffer size 8",
+                "[ 9.8] WARNING: CPU: 0 PID: 1 at lib/string_helpers.c:1036 __fortify_report",
+                "[ 9.9] kernel BUG at lib/string_helpers.c:1044!",
+            ],
+        );
+        feed(
+            &mut con,
+            &[
+                &begin("c2"),
+                "[ 9.9] Kernel panic - not syncing: Fatal exception",
+            ],
+        );
+        let d = con.death(&Stop::Wait(std::io::Error::other("x")));
+        assert_eq!(d.case.as_deref(), Some("c2"));
+        assert_eq!(d.fault.kind, FaultKind::Fortify, "{:?}", d.fault.lines);
+    }
+
+    #[test]
+    fn a_panic_whose_lines_came_before_the_last_result_is_still_a_panic() {
+        let mut con = Console::default();
+        feed(&mut con, &[&begin("c1")]);
+        feed(
+            &mut con,
+            &["[ 5.6] Kernel panic - not syncing: sysrq triggered crash"],
+        );
+        feed(&mut con, &[&rejected("c1"), &begin("c2")]);
+        let d = con.death(&Stop::Wait(std::io::Error::other("x")));
+        assert_eq!(d.case.as_deref(), Some("c2"));
+        assert_eq!(d.fault.kind, FaultKind::Panic, "{:?}", d.fault.lines);
+    }
+
+    #[test]
+    fn a_hang_is_a_hang_whatever_the_console_said_before() {
+        let mut con = Console::default();
+        feed(
+            &mut con,
+            &[&begin("c1"), "[ 5.4] WARNING: CPU: 0 PID: 1 at x.c:1 f"],
+        );
+        feed(&mut con, &[&rejected("c1"), &begin("c2")]);
+        let d = con.death(&Stop::Watchdog("c2".into(), Duration::from_secs(20)));
+        assert_eq!(d.case.as_deref(), Some("c2"));
+        assert_eq!(d.fault.kind, FaultKind::Hang);
+        assert!(
+            d.fault.summary().contains("watchdog"),
+            "{}",
+            d.fault.summary()
+        );
+        // The console's last lines stay as context.
+        assert!(d.fault.lines.iter().any(|l| l.contains("WARNING")));
+    }
 }
