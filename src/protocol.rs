@@ -80,6 +80,18 @@ pub const FIRST_LINE_TAG: &[u8] = b"DMCH-GUEST";
 /// asynchronously since 7.x) cut the agent's lines at any byte.
 pub const PORT: &str = "/dev/ttyS1";
 
+/// What the agent writes into the kernel log as a case starts. The console
+/// prints it in order with the kernel's own messages, so the host knows
+/// which case a report on the console belongs to, however far the
+/// protocol's port lags behind.
+pub const CASE_MARK: &str = "dmch: case ";
+
+/// The case a console line marks as starting, if it is the agent's mark.
+pub fn marked_case(console: &str) -> Option<&str> {
+    let at = console.find(CASE_MARK)?;
+    Some(console[at + CASE_MARK.len()..].trim_end_matches(['\r', '\n']))
+}
+
 static SINK: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
 
 /// Print every later line on `port` instead of stdout.

@@ -229,3 +229,46 @@ fn lmk_short_key_parts_have_no_defined_result() {
         }
     }
 }
+
+/// Numbers past 2^64 in a table: up to 6.12 the kernel's sscanf wraps them
+/// modulo 2^64; from 6.13 kstrtoull's overflow check saturates them at
+/// 2^64 - 1 (src/table.rs, `Overflow`). The recorded regressions of both
+/// sides replay under their own kernel's rules, and a reference that always
+/// wraps or always saturates fails the other side's records.
+#[test]
+fn iv_offsets_past_2_64_follow_the_kernel_that_ran_them() {
+    use dmcrypt_harness::oracle::regressions;
+    let big: Vec<_> = regressions::builtin()
+        .into_iter()
+        .filter(|r| r.case.to_words().contains("iv_offset_text="))
+        .collect();
+    let on = |major: &str| -> Vec<_> {
+        big.iter()
+            .filter(|r| r.kernel.starts_with(major))
+            .cloned()
+            .collect()
+    };
+    let (old, new) = (on("6.12."), on("7.2."));
+    assert!(old.len() >= 3 && new.len() >= 3, "records on 6.12 and 7.2");
+    for r in old.iter().chain(&new) {
+        r.replay(Fault::None).unwrap();
+    }
+    if cfg!(feature = "test-fault") {
+        for r in &old {
+            assert!(
+                r.replay(Fault::NumbersAlwaysSaturate).is_err(),
+                "{}: a saturating reference passes a 6.12 record",
+                r.case.id
+            );
+            assert!(r.replay(Fault::NumbersAlwaysWrap).is_ok());
+        }
+        for r in &new {
+            assert!(
+                r.replay(Fault::NumbersAlwaysWrap).is_err(),
+                "{}: a wrapping reference passes a 7.2 record",
+                r.case.id
+            );
+            assert!(r.replay(Fault::NumbersAlwaysSaturate).is_ok());
+        }
+    }
+}

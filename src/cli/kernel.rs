@@ -22,7 +22,10 @@ pub enum Backend {
 /// Where guest kernels come from (repeatable, in any mix).
 #[derive(Args, Clone, Default)]
 pub struct KernelSources {
-    /// Guest kernel: debian:5.10, debian:6.1 or debian:6.12 (repeatable).
+    /// Guest kernel (repeatable): a Debian line (debian:5.10, 6.1, 6.12,
+    /// 7.2, 7.3) or suite (debian:bullseye, trixie, bookworm-backports,
+    /// sid, experimental: its newest linux-image); `dmch doctor` shows
+    /// what each resolves to.
     #[arg(long = "kernel", value_name = "SOURCE")]
     kernels: Vec<KernelSource>,
     /// A linux-image .deb to boot (repeatable).

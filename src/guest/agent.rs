@@ -159,6 +159,11 @@ pub fn run_as_init() -> ! {
                         // down now, the host knows which case did it.
                         Line::Begin(c.id.clone()).print();
                         let _ = std::io::stdout().flush();
+                        // The same on the console, in order with the kernel's lines.
+                        let _ = crate::sys::kmsg::KernelLog::inject(
+                            4,
+                            &format!("{}{}", crate::protocol::CASE_MARK, c.id),
+                        );
                         // Inside the case's log window: what a hook logs is the case's.
                         let (result, fault) =
                             rig.run_logged(&ctl, c, log.as_mut(), || hooks.before(&c.id));

@@ -574,7 +574,13 @@ pub fn cache_entries() -> Vec<(String, bool)> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.path().is_dir() && e.path().join("boot").exists())
+        // Unpacked kernels, in either layout (7.x keeps vmlinuz under
+        // usr/lib); not apt state, not a partial unpack.
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            e.path().is_dir() && name.starts_with("linux-image-") && !name.contains(".partial-")
+        })
         .map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             (name, e.path().join(MANIFEST).exists())

@@ -628,6 +628,9 @@ struct Console {
     /// protocol comes on its own port, so a case's first kernel lines can
     /// arrive before its announcement.
     between: Vec<String>,
+    /// The case the console last showed the agent's mark for, and the
+    /// console's lines since: ordered with the kernel's own messages.
+    marked: Option<(String, Vec<String>)>,
 }
 
 impl Console {
@@ -668,7 +671,17 @@ impl Console {
             }
             Some(Line::Bench(j)) => self.bench.push(j),
             Some(Line::Log(_)) => {}
+            None if crate::protocol::marked_case(line).is_some() => {
+                let id = crate::protocol::marked_case(line).unwrap_or_default();
+                self.marked = Some((id.to_string(), Vec::new()));
+            }
             None => {
+                if let Some((_, lines)) = &mut self.marked
+                    && !line.trim().is_empty()
+                    && lines.len() < 4 * klog::REPORT_LINES
+                {
+                    lines.push(line.to_string());
+                }
                 let lines = match &mut self.current {
                     Some((_, _, lines)) => lines,
                     None => &mut self.between,
@@ -683,9 +696,11 @@ impl Console {
     /// The evidence of a guest that stopped during a case (or between
     /// cases): the kernel's report when it printed one.
     fn death(&self, stop: &Stop) -> GuestDeath {
-        let (case, mut lines) = match &self.current {
-            Some((id, _, lines)) => (Some(id.clone()), lines.clone()),
-            None => (None, Vec::new()),
+        let (case, mut lines) = match (&self.current, &self.marked) {
+            // The console's own order decides when it marked this case.
+            (Some((id, ..)), Some((m, lines))) if m == id => (Some(id.clone()), lines.clone()),
+            (Some((id, _, lines)), _) => (Some(id.clone()), lines.clone()),
+            (None, _) => (None, Vec::new()),
         };
         // The two ports are read apart, so the case's kernel lines may have
         // come before its announcement or its predecessor's result; a guest
@@ -797,10 +812,11 @@ fn boot_until(
     .arg(initramfs)
     // loglevel=5: warnings reach the console too, so a guest that dies
     // leaves the kernel's report behind; an oops panics at once instead of
-    // leaving a dead worker for the watchdog.
+    // leaving a dead worker for the watchdog. printk.devkmsg=on: the
+    // agent's case marks in the kernel log are not rate-limited.
     .args([
         "-append",
-        "console=ttyS0 loglevel=5 oops=panic panic=-1 rdinit=/init",
+        "console=ttyS0 loglevel=5 oops=panic panic=-1 printk.devkmsg=on rdinit=/init",
     ])
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
@@ -1020,6 +1036,33 @@ mod tests {
         let d = con.death(&Stop::Wait(std::io::Error::other("x")));
         assert_eq!(d.case.as_deref(), Some("c2"));
         assert_eq!(d.fault.kind, FaultKind::Fortify, "{:?}", d.fault.lines);
+    }
+
+    #[test]
+    fn the_consoles_case_mark_decides_whose_report_it_is() {
+        // c1's result and c2's announcement arrive after c2's whole report
+        // (longer than the console's tail): the mark puts it with c2.
+        let mut con = Console::default();
+        feed(&mut con, &[&begin("c1")]);
+        feed(&mut con, &["[ 9.0] dmch: case c1", "[ 9.1] dmch: case c2"]);
+        feed(
+            &mut con,
+            &["[ 9.8] memcpy: detected buffer overflow: 16 byte read of buffer size 8"],
+        );
+        let filler: Vec<String> = (0..60).map(|i| format!("[ 9.9] R{i}: 0")).collect();
+        feed(
+            &mut con,
+            &filler.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        feed(
+            &mut con,
+            &["[ 9.9] Kernel panic - not syncing: Fatal exception"],
+        );
+        feed(&mut con, &[&rejected("c1"), &begin("c2")]);
+        let d = con.death(&Stop::Wait(std::io::Error::other("x")));
+        assert_eq!(d.case.as_deref(), Some("c2"));
+        assert_eq!(d.fault.kind, FaultKind::Fortify, "{:?}", d.fault.lines);
+        assert!(d.fault.summary().contains("detected buffer overflow"));
     }
 
     #[test]
