@@ -74,8 +74,8 @@ grep -q '"schema": "dmch-kernel-bench/1"' target/kernel/bench.json
 grep -q '"emulated": true' target/kernel/bench.json
 test -s target/kernel/bench-latency.svg
 
-echo "== kernel fuzz: seed 1, 2000 generated cases (sequences, tables to refuse) on 6.1 and 6.12"
-$dmch kernel fuzz --backend vm --kernel debian:6.1 --kernel debian:6.12 --seed 1 --cases 2000 \
+echo "== kernel fuzz: seed 1, 2000 generated cases (sequences, tables to refuse, malformed keys) on 6.1, 6.12 and sid"
+$dmch kernel fuzz --backend vm --kernel debian:6.1 --kernel debian:6.12 --kernel debian:sid --seed 1 --cases 2000 \
     --jobs "$jobs" --junit target/kernel/fuzz-junit.xml
 
 echo "== the fuzzer must catch a planted bug (IVs byte-swapped above 2^32) and shrink it"
@@ -101,7 +101,7 @@ for bad in sector_size flags steps count offset; do
         exit 1
     fi
 done
-grep -q 'found=fuzz-v2-1-' target/kernel/fault-regressions.txt
+grep -q 'found=fuzz-v3-1-' target/kernel/fault-regressions.txt
 
 echo "== a deliberately broken reference (plain64 written big-endian) must fail the matrix"
 if DMCH_TEST_FAULT=byteswap-iv $dmch kernel check --backend vm --kernel debian:6.12 --shard 1/8 \

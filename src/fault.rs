@@ -36,6 +36,12 @@ pub enum Fault {
     /// Table numbers of 2^64 or more saturate on every kernel version
     /// (the 7.2 rule taken for all: 6.12 wraps them).
     NumbersAlwaysSaturate,
+    /// A hex key of odd length is refused (the kernel drops its last
+    /// character instead).
+    OddKeyRefused,
+    /// A backslash in a table is an ordinary character (the kernel's
+    /// argument splitter takes it as quoting the next one).
+    BackslashLiteral,
 }
 
 /// Every fault with its `DMCH_TEST_FAULT` name.
@@ -60,6 +66,8 @@ pub const ALL: &[(&str, Fault)] = &[
     ("lmk-short-seed-padded", Fault::LmkShortSeedPadded),
     ("numbers-always-wrap", Fault::NumbersAlwaysWrap),
     ("numbers-always-saturate", Fault::NumbersAlwaysSaturate),
+    ("odd-key-refused", Fault::OddKeyRefused),
+    ("backslash-literal", Fault::BackslashLiteral),
 ];
 
 impl Fault {

@@ -11,7 +11,9 @@
 //! [`keyderive`] and [`plain`] (cryptsetup plain mode, real setups), [`sys`]
 //! (device-mapper, loop and block-device ioctls, the one activation path),
 //! [`oracle`] (the real kernel as oracle: cases, matrix, comparison, runs,
-//! reports), [`vm`] (QEMU guests, host side), [`guest`] (the agent inside)
+//! reports; the kernel log as evidence of faults, the known faults, and
+//! shell reproducers), [`kver`] (kernel versions, where a rule changes),
+//! [`vm`] (QEMU guests, host side), [`guest`] (the agent inside)
 //! and [`protocol`] (what passes between them), [`doctor`] (what a machine
 //! offers).
 //!

@@ -323,7 +323,7 @@ impl CryptParams {
             )));
         }
         let cipher = CipherSpec::parse(args[0])?;
-        let key = Key::parse(args[1])?;
+        let key = Key::parse_in_table(args[1], rules.fault)?;
         let iv_offset = kernel_number("iv_offset", args[2], rules)?;
         let device = args[3].to_string();
         let offset = kernel_number("device offset", args[4], rules)?;
@@ -516,7 +516,8 @@ impl Table {
 
     /// [`Table::parse`] as the kernel of `rules` reads the line.
     pub fn parse_as(line: &str, rules: Rules) -> Result<Self> {
-        let f: Vec<&str> = line.split_whitespace().collect();
+        let f = split_args(line, rules.fault);
+        let f: Vec<&str> = f.iter().map(String::as_str).collect();
         if f.len() < 3 {
             return Err(Error::Table(
                 "a table line is <start> <len> crypt <cipher> <key> <iv_offset> <device> <offset> [<#opt> <opt>...]".into(),
@@ -569,6 +570,46 @@ impl std::str::FromStr for Table {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Self::parse(s)
+    }
+}
+
+/// Split a table's parameters into words as the kernel does
+/// (`dm_split_args`): words end at the kernel's whitespace (space, \t, \n,
+/// \v, \f, \r and the Latin-1 non-breaking space 0xA0 its ctype counts),
+/// a backslash makes the next byte part of the word whatever it is, and
+/// the text ends at the first NUL (the ioctl hands the kernel a C string).
+pub fn split_args(text: &str, fault: crate::fault::Fault) -> zeroize::Zeroizing<Vec<String>> {
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0xa0);
+    let literal = fault.is(crate::fault::Fault::BackslashLiteral);
+    let bytes = text.as_bytes();
+    let bytes = &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())];
+    // The words hold the key: wiped on drop, allocated once each.
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && space(bytes[i]) {
+            i += 1;
+        }
+        if i == bytes.len() {
+            return out;
+        }
+        let mut word = Vec::with_capacity(bytes.len() - i);
+        while i < bytes.len() {
+            if bytes[i] == b'\\' && i + 1 < bytes.len() && !literal {
+                word.push(bytes[i + 1]);
+                i += 2;
+                continue;
+            }
+            if space(bytes[i]) {
+                break;
+            }
+            word.push(bytes[i]);
+            i += 1;
+        }
+        out.push(String::from_utf8(word).unwrap_or_else(|e| {
+            let w = zeroize::Zeroizing::new(e.into_bytes());
+            String::from_utf8_lossy(&w).into_owned()
+        }));
     }
 }
 

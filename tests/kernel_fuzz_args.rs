@@ -19,11 +19,11 @@ fn bad_fuzz_arguments_get_one_line_and_boot_nothing() {
         (vec!["--shard", "3/2"], "--shard 3/2"),
         (
             vec!["--only", "fuzz-v1-1-999999"],
-            "no case of seed 1 has id",
+            "fuzz-v1-1-999999 is from another fuzz generator",
         ),
         (
-            vec!["--only", "fuzz-v2-7-3"],
-            "no case of seed 1 has id fuzz-v2-7-3",
+            vec!["--only", "fuzz-v3-7-3"],
+            "no case of seed 1 has id fuzz-v3-7-3",
         ),
         (vec!["--time", "0"], "--time takes 1 to 604800 seconds"),
         (

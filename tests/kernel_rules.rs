@@ -272,3 +272,78 @@ fn iv_offsets_past_2_64_follow_the_kernel_that_ran_them() {
         }
     }
 }
+
+/// The kernel sizes a hex key as strlen / 2 (`get_key_size`) and decodes
+/// that many bytes (`hex2bin`): an odd-length key's last character is
+/// never read, whatever it is (5.10 to 7.3 alike; the fuzzer's malformed
+/// keys hold it on every kernel CI boots). A reference that refuses odd
+/// keys fails.
+#[test]
+fn an_odd_length_key_loses_its_last_character() {
+    use dmcrypt_harness::table::{Rules, Table};
+    let k = "00112233445566778899aabbccddeeff";
+    let at = |key: &str, fault: Fault| {
+        Table::parse_as(
+            &format!("0 8 crypt aes-cbc-plain {key} 0 /dev/x 0"),
+            Rules {
+                fault,
+                ..Rules::default()
+            },
+        )
+    };
+    let even = at(k, Fault::None).unwrap();
+    for tail in ["7", "g", "-", ":", "%"] {
+        let odd = at(&format!("{k}{tail}"), Fault::None).unwrap();
+        assert!(odd.params.key == even.params.key, "tail {tail}");
+    }
+    // Not for the characters that are read: a non-hex one among them is
+    // refused, and 31 digits are a 15-byte key (which AES then refuses).
+    assert!(at("0011223344556677889900aabbccddeg0", Fault::None).is_err());
+    assert_eq!(at(&k[..31], Fault::None).unwrap().params.key.size(), 15);
+    // `-` is the empty key, one lone character is no key at all.
+    assert!(at("0", Fault::None).is_err());
+    if cfg!(feature = "test-fault") {
+        assert!(at(&format!("{k}7"), Fault::OddKeyRefused).is_err());
+        assert!(at(k, Fault::OddKeyRefused).is_ok());
+    }
+}
+
+/// The kernel splits a table into words with `dm_split_args`: a backslash
+/// takes the next byte into the word (so `00\11` is the key `0011` and
+/// `\ ` a space inside a word), a trailing backslash stays, and the text
+/// ends at the first NUL. A reference that keeps backslashes fails.
+#[test]
+fn a_backslash_quotes_the_next_character_and_a_nul_ends_the_table() {
+    use dmcrypt_harness::table::{Rules, Table, split_args};
+    assert_eq!(
+        *split_args("a\\ b c\\\\d e\\", Fault::None),
+        vec!["a b", "c\\d", "e\\"]
+    );
+    assert_eq!(*split_args("a b\0c d", Fault::None), vec!["a", "b"]);
+    assert_eq!(
+        *split_args(" \t\u{b}a\u{c}\r\nb ", Fault::None),
+        vec!["a", "b"]
+    );
+    let k = "00112233445566778899aabbccddeeff";
+    let quoted = format!("{}\\{}", &k[..6], &k[6..]);
+    let at = |key: &str, fault: Fault| {
+        Table::parse_as(
+            &format!("0 8 crypt aes-cbc-plain {key} 0 /dev/x 0"),
+            Rules {
+                fault,
+                ..Rules::default()
+            },
+        )
+    };
+    let plain = at(k, Fault::None).unwrap();
+    assert!(at(&quoted, Fault::None).unwrap().params.key == plain.params.key);
+    // A key cut by a NUL leaves too few words.
+    assert!(at(&format!("{}\0{}", &k[..6], &k[6..]), Fault::None).is_err());
+    if cfg!(feature = "test-fault") {
+        assert!(at(&quoted, Fault::BackslashLiteral).is_err());
+        assert_eq!(
+            *split_args("a\\ b", Fault::BackslashLiteral),
+            vec!["a\\", "b"]
+        );
+    }
+}

@@ -52,6 +52,17 @@ fn batch(a: &FuzzArgs, first: usize, n: usize) -> Result<Vec<Case>> {
             .iter()
             .map(|id| match fuzz::parse_id(id) {
                 Some((seed, i)) if seed == a.seed => Ok(fuzz::one(seed, i)),
+                // An id from an older report: its cases are not this
+                // generator's, so say so rather than run something else.
+                _ if id.starts_with("fuzz-v")
+                    && !id.starts_with(&format!("fuzz-v{}-", fuzz::GENERATOR_VERSION)) =>
+                {
+                    bail!(
+                        "{id} is from another fuzz generator; this dmch generates fuzz-v{}-* \
+                         (its minimal case and regression record still reproduce it)",
+                        fuzz::GENERATOR_VERSION
+                    )
+                }
                 _ => bail!("no case of seed {} has id {id}", a.seed),
             })
             .collect();

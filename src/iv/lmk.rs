@@ -81,10 +81,11 @@ pub(super) fn undefined(s: &IvSetup) -> Option<String> {
         return None;
     }
     (!s.extra_key.is_empty() && s.extra_key.len() < 16).then(|| {
+        let past = 16 - s.extra_key.len();
         format!(
-            "lmk copies a 16-byte seed from a {}-byte key part: the kernel reads {} bytes past the key (crypt_iv_lmk_init)",
+            "lmk copies a 16-byte seed from a {}-byte key part: the kernel reads {past} {} past the key (crypt_iv_lmk_init)",
             s.extra_key.len(),
-            16 - s.extra_key.len()
+            if past == 1 { "byte" } else { "bytes" }
         )
     })
 }

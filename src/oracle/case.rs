@@ -15,12 +15,53 @@
 //! is i mod 256, the default), `zeros`, `random:SEED` or `repeat:HEX`; a STEP
 //! is `reload:IV_OFFSET:OFFSET` or `write:UNIT:UNITS:PATTERN` (units of the
 //! sector size, from the start of the mapping). `count` overrides the
-//! optional-parameter count the table carries (for refusal parity).
+//! optional-parameter count the table carries (for refusal parity). In
+//! `key`, `%XX` stands for the byte XX (hex): how a malformed key carries
+//! whitespace, a NUL or `%` itself within its one word.
 
 use crate::engine::SectorCrypt;
 use crate::fault::Fault;
 use crate::spec::CipherSpec;
 use crate::table::{CryptParams, Rules, Table};
+
+/// The key as one word: whitespace, control bytes, `%` and non-ASCII as
+/// `%XX`.
+fn escape_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_graphic() && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The key a word carries (see [`escape_key`]).
+fn unescape_key(word: &str) -> Result<String, String> {
+    if !word.contains('%') {
+        return Ok(word.into());
+    }
+    let b = word.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = word.get(i + 1..i + 3).unwrap_or("");
+            let v = u8::from_str_radix(hex, 16)
+                .ok()
+                .filter(|_| hex.len() == 2)
+                .ok_or_else(|| format!("key: '%' at {} is not %XX", i + 1))?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "key: the %XX bytes are not UTF-8".into())
+}
 
 /// Bounds on what a case may ask for, checked when it is read.
 pub const MAX_LEN: usize = 64 << 20;
@@ -305,7 +346,7 @@ impl Case {
         let mut w = vec![
             format!("id={}", self.id),
             format!("cipher={}", self.cipher),
-            format!("key={}", self.key_hex),
+            format!("key={}", escape_key(&self.key_hex)),
         ];
         if self.iv_offset != 0 {
             w.push(format!("iv_offset={}", self.iv_offset));
@@ -358,7 +399,7 @@ impl Case {
             match k {
                 "id" => c.id = v.into(),
                 "cipher" => (c.cipher, cipher) = (v.into(), true),
-                "key" => (c.key_hex, key) = (v.into(), true),
+                "key" => (c.key_hex, key) = (unescape_key(v)?, true),
                 "iv_offset" => c.iv_offset = num(v)?,
                 "sector_size" => {
                     c.sector_size = u32::try_from(num(v)?)
@@ -459,7 +500,8 @@ impl Case {
         rules: Rules,
     ) -> Result<SectorCrypt, Refusal> {
         let text = zeroize::Zeroizing::new(self.params_at("/dev/null", iv_offset, offset));
-        let args: Vec<&str> = text.split_whitespace().collect();
+        let args = crate::table::split_args(&text, rules.fault);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let t = CryptParams::parse_args_as(&args, rules)
             .and_then(|p| Table::new(0, self.len as u64 / 512, p))?;
         build_engine(&t, fault).map_err(Refusal::from)

@@ -4,7 +4,10 @@
 //! sizes with and without iv_large_sectors, iv_offsets anywhere (around the
 //! 2^32 and 2^64 wraps too), device offsets, lengths up to 1 MiB, the
 //! optional parameters; and a share of tables that are malformed or on the
-//! edge, where the kernel and the reference must agree to refuse.
+//! edge, where the kernel and the reference must agree to refuse. Version
+//! 3 adds malformed raw keys (odd lengths, non-hex characters, backslashes,
+//! whitespace or a NUL inside, `-`, keyring references with bad sizes or
+//! types), drawn from their own stream so the rest of a case is version 2's.
 //!
 //! The generator has its own PRNG (splitmix64) and a version: the same
 //! seed gives the same cases on every machine and with every dependency
@@ -13,7 +16,7 @@
 use super::{Case, Pattern, Step};
 
 /// Part of every case id: cases of another version are other cases.
-pub const GENERATOR_VERSION: u32 = 2;
+pub const GENERATOR_VERSION: u32 = 3;
 
 /// splitmix64 (Steele, Lea, Flood 2014): small, fast, fully specified.
 /// Also the `random:SEED` data pattern, so both ends of a guest make the
@@ -120,6 +123,71 @@ fn hex_key(rng: &mut Rng, len: usize) -> String {
     (0..len)
         .map(|_| format!("{:02x}", rng.below(256)))
         .collect()
+}
+
+/// Keyring references the guest's keyring never holds, well and badly
+/// formed: every kernel must refuse them, each at its own check.
+const KEYRING_REFS: &[&str] = &[
+    ":32:logon:dmch:fuzz",
+    ":16:user:dmch-fuzz",
+    ":0:logon:dmch",
+    ":32:bogus:dmch",
+    ":32:trusted:dmch",
+    ":32:encrypted:dmch",
+    ":x:logon:dmch",
+    "::logon:dmch",
+    ":32:logon",
+    ":32:logon:",
+    ":32:",
+    ":",
+    ":4294967296:user:dmch",
+    ":-1:logon:dmch",
+    ":+32:logon:dmch",
+];
+
+/// `key` broken one way: what a table typed or generated badly holds.
+fn malformed_key(rng: &mut Rng, key: &str) -> String {
+    let at = |rng: &mut Rng, n: usize| rng.below(n.max(1) as u64) as usize;
+    let k = key.to_string();
+    let n = k.len();
+    match rng.below(12) {
+        // Odd lengths: the kernel reads strlen/2 bytes and never looks at
+        // the last character.
+        0 => k[..n.saturating_sub(1)].to_string(),
+        1 => format!("{k}{:x}", rng.below(16)),
+        2 => format!("{k}{}", rng.pick(&["g", "z", "-", ":", "G", "%"])),
+        // A non-hex character inside.
+        3 => {
+            let i = at(rng, n);
+            format!(
+                "{}{}{}",
+                &k[..i],
+                rng.pick(&["g", "x", "-", ":", "."]),
+                &k[i + 1.min(n - i)..]
+            )
+        }
+        // A backslash quotes the next character (dm_split_args).
+        4 => {
+            let i = at(rng, n);
+            format!("{}\\{}", &k[..i], &k[i..])
+        }
+        5 => format!("{k}\\"),
+        // Whitespace inside (in the first half: the words after it must not
+        // read as numbers) or after it.
+        6 => {
+            let i = at(rng, n / 2);
+            format!("{}{}{}", &k[..i], rng.pick(&[" ", "\t", "\n"]), &k[i..])
+        }
+        7 => format!("{k}{}", rng.pick(&[" ", "\t", "\r", "\u{b}", "\u{c}"])),
+        // A NUL ends the table (the ioctl's C string).
+        8 => {
+            let i = at(rng, n);
+            format!("{}\0{}", &k[..i], &k[i..])
+        }
+        9 => "-".into(),
+        10 => rng.pick(&["-0", "0", "--", "-00", "x"]).to_string(),
+        _ => rng.pick(KEYRING_REFS).to_string(),
+    }
 }
 
 /// A data pattern: mostly the counter, sometimes zeros, random or repeating.
@@ -304,6 +372,14 @@ pub fn one(seed: u64, i: usize) -> Case {
     if rng.chance(2) {
         key_hex = key_hex.to_uppercase();
     }
+    // Version 3: malformed keys, from a stream of their own.
+    let mut keys = Rng(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x6b65_7973);
+    for _ in 0..4 {
+        keys.next();
+    }
+    if keys.chance(8) {
+        key_hex = malformed_key(&mut keys, &key_hex);
+    }
     Case {
         id: format!("fuzz-v{GENERATOR_VERSION}-{seed}-{i}"),
         cipher,
@@ -346,7 +422,7 @@ mod tests {
 
     /// Pinned values: a change to the generator must bump its version.
     #[test]
-    fn version_2_is_pinned() {
+    fn version_3_is_pinned() {
         let c = one(1, 0);
         let digest = crate::hash::sha256(
             generate(1, 200)
@@ -355,15 +431,15 @@ mod tests {
                 .collect::<String>()
                 .as_bytes(),
         );
-        assert_eq!(c.id, "fuzz-v2-1-0");
+        assert_eq!(c.id, "fuzz-v3-1-0");
         assert_eq!(
             hex::encode(&digest[..8]),
-            PINNED_V2,
+            PINNED_V3,
             "generator output changed: bump GENERATOR_VERSION and re-pin"
         );
     }
 
-    const PINNED_V2: &str = "d6c5eed49038586a";
+    const PINNED_V3: &str = "067f2a22f8f42600";
 
     /// Enough of every kind: accepted tables through every IV mode,
     /// refused ones, big ones, flags, wraps.
@@ -420,5 +496,19 @@ mod tests {
                 .iter()
                 .any(|c| c.flags.iter().any(|f| f.starts_with("sector_size:")))
         );
+        // Version 3: malformed keys, some of which the kernel takes (an odd
+        // length, a backslash, trailing whitespace) and some it refuses.
+        let odd = |c: &&&Case| c.key_hex.len() % 2 == 1 && c.key_hex.len() > 1;
+        assert!(accepted.iter().filter(odd).count() > 5);
+        assert!(accepted.iter().any(|c| c.key_hex.contains('\\')));
+        assert!(
+            accepted
+                .iter()
+                .any(|c| c.key_hex.ends_with([' ', '\t', '\r']))
+        );
+        let refused: Vec<&Case> = cases.iter().filter(|c| c.reference().is_err()).collect();
+        assert!(refused.iter().any(|c| c.key_hex.contains('\0')));
+        assert!(refused.iter().any(|c| c.key_hex.starts_with(':')));
+        assert!(refused.iter().any(|c| c.key_hex.contains(' ')));
     }
 }

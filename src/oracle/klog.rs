@@ -142,6 +142,26 @@ impl KernelFault {
     }
 }
 
+/// Every mark as one extended regular expression (`grep -E`), for scripts
+/// that watch a kernel log without dmch.
+pub fn shell_pattern() -> String {
+    MARKS
+        .iter()
+        .map(|(m, _)| {
+            m.chars()
+                .map(|c| {
+                    if "\\.[]()*+?{}|^$".contains(c) {
+                        format!("\\{c}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
 /// The kind a log line marks, if any.
 pub fn kind_of(line: &str) -> Option<FaultKind> {
     MARKS

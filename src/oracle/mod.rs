@@ -7,6 +7,11 @@
 //! loop device's page cache); it is read back through the same mapping with
 //! O_DIRECT. Only digests and per-sector excerpts leave the kernel side,
 //! which keeps the serial console of a guest fast.
+//!
+//! The data is half the verdict: [`klog`] scans the kernel's log around
+//! each case for faults (a WARNING, BUG, sanitizer report, panic or hang
+//! makes the case a kernel fault), [`known`] holds the faults expected on
+//! which kernels, and [`reproducer`] writes a shell script per finding.
 
 mod case;
 mod compare;

@@ -458,10 +458,10 @@ pub fn run(kernel: &PreparedKernel, initramfs: &Path, limits: Limits) -> Result<
         }
     };
     if let Some(accel) = forced {
-        return boot(kernel, initramfs, accel, limits).map_err(|e| e.error);
+        return boot_again_if_unborn(kernel, initramfs, accel, limits);
     }
     if let Some(accel) = verdict_or_decide() {
-        return boot(kernel, initramfs, accel, limits).map_err(|e| e.error);
+        return boot_again_if_unborn(kernel, initramfs, accel, limits);
     }
     let _deciding = Deciding;
     let why = match kvm_device_problem() {
@@ -484,7 +484,7 @@ pub fn run(kernel: &PreparedKernel, initramfs: &Path, limits: Limits) -> Result<
     };
     let note = Some(format!("kvm unusable here ({why}); using tcg"));
     set_verdict(KvmVerdict::Decided(Accel::Tcg));
-    let mut run = boot(kernel, initramfs, Accel::Tcg, limits).map_err(|e| e.error)?;
+    let mut run = boot_again_if_unborn(kernel, initramfs, Accel::Tcg, limits)?;
     run.accel_note = note;
     Ok(run)
 }
@@ -505,6 +505,29 @@ pub fn probe_kvm(kernel: &PreparedKernel, initramfs: &Path) -> Result<(), String
     }
 }
 
+/// Boot once more when a guest died before its agent started: seen once
+/// under TCG on a loaded host (5.10, a panic in the kernel's own start),
+/// never twice in a row; a kernel that cannot boot fails the second time.
+fn boot_again_if_unborn(
+    kernel: &PreparedKernel,
+    initramfs: &Path,
+    accel: Accel,
+    limits: Limits,
+) -> Result<GuestRun, VmError> {
+    match boot(kernel, initramfs, accel, limits) {
+        // Only a kernel that started and then died: QEMU refusing the
+        // kernel or a missing accelerator fails the same way again.
+        Err(e) if e.kernel_started && !e.reached_agent && !e.interrupted => {
+            eprintln!(
+                "dmch: {}: the guest died before its agent started ({}); booting it once more",
+                kernel.label, e.reason
+            );
+            boot(kernel, initramfs, accel, limits).map_err(|e| e.error)
+        }
+        r => r.map_err(|e| e.error),
+    }
+}
+
 /// A failed boot: the error for the user, the short reason for the
 /// accelerator verdict, and whether the agent had started.
 struct BootError {
@@ -512,6 +535,8 @@ struct BootError {
     reason: String,
     reached_agent: bool,
     interrupted: bool,
+    /// The guest kernel printed its banner: QEMU itself worked.
+    kernel_started: bool,
 }
 
 fn boot(
@@ -774,6 +799,7 @@ fn boot_until(
         reason,
         reached_agent,
         interrupted: false,
+        kernel_started: false,
     };
     let started = Instant::now();
     // The agent's lines come on the second serial port, into this file:
@@ -916,6 +942,7 @@ fn boot_until(
                 reason: "interrupted".into(),
                 reached_agent: reached,
                 interrupted: true,
+                kernel_started: false,
             });
         }
         Stop::Exited(st) if !reached => {
@@ -930,14 +957,17 @@ fn boot_until(
             } else {
                 format!("qemu: {qemu_says}; {how}")
             };
-            return Err(fail(
-                VmError::Setup(format!(
-                    "the guest never started: {reason}; last console lines: {}",
-                    console_tail()
-                )),
-                reason,
-                false,
-            ));
+            return Err(BootError {
+                kernel_started: con.log.contains("Linux version"),
+                ..fail(
+                    VmError::Setup(format!(
+                        "the guest never started: {reason}; last console lines: {}",
+                        console_tail()
+                    )),
+                    reason,
+                    false,
+                )
+            });
         }
         Stop::NoAgentWithin(_) | Stop::Timeout(_) | Stop::Wait(_) if !reached => {
             let s = match &stop {
