@@ -537,15 +537,24 @@ impl Table {
 
     /// Parse either a whole line or just the crypt parameters.
     pub fn parse_line_or_params(text: &str) -> Result<(Option<Table>, CryptParams)> {
-        let f: Vec<&str> = text.split_whitespace().collect();
+        Self::parse_line_or_params_as(text, Rules::default())
+    }
+
+    /// [`Table::parse_line_or_params`] as kernel `rules` reads the text.
+    pub fn parse_line_or_params_as(
+        text: &str,
+        rules: Rules,
+    ) -> Result<(Option<Table>, CryptParams)> {
+        let words = split_args(text, rules.fault);
+        let f: Vec<&str> = words.iter().map(String::as_str).collect();
         // A cipher spec is never all digits, so two leading numbers mean a whole line.
         let numeric = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if f.len() >= 3 && (f[2] == "crypt" || (numeric(&f[0]) && numeric(&f[1]))) {
-            let t = Table::parse(text)?;
+            let t = Table::parse_as(text, rules)?;
             let p = t.params.clone();
             Ok((Some(t), p))
         } else {
-            Ok((None, CryptParams::parse_args(&f)?))
+            Ok((None, CryptParams::parse_args_as(&f, rules)?))
         }
     }
 

@@ -271,3 +271,60 @@ fn file_pieces_and_streamed_pipes_give_the_engines_bytes() {
     assert!(out.status.success());
     assert!(out.stdout == expected, "pipe path");
 }
+
+/// `--kernel-version` reads a table as that kernel does: an iv_offset of
+/// 2^64 wraps to 0 up to 6.12 and saturates at 2^64 - 1 from 7.2 (the
+/// newest kernels' rule is the default), in `dmch table` and in
+/// `dmch encrypt --table` alike.
+#[test]
+fn kernel_version_picks_the_number_rule_of_that_kernel() {
+    let key = "000102030405060708090a0b0c0d0e0f";
+    let line = format!("0 8 crypt aes-cbc-plain64 {key} 18446744073709551616 /dev/loop0 0");
+    let shown = |v: Option<&str>| {
+        let mut args = vec!["table", line.as_str()];
+        if let Some(v) = v {
+            args.extend(["--kernel-version", v]);
+        }
+        let text = String::from_utf8(dmch(&args).stdout).unwrap();
+        text.lines().next().unwrap().to_string()
+    };
+    assert!(
+        shown(Some("6.12")).ends_with(" 0 /dev/loop0 0"),
+        "{}",
+        shown(Some("6.12"))
+    );
+    for v in [Some("7.2"), None] {
+        assert!(
+            shown(v).ends_with(" 18446744073709551615 /dev/loop0 0"),
+            "{v:?}: {}",
+            shown(v)
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    fs::write(&input, vec![7u8; 1024]).unwrap();
+    let enc = |extra: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut args = vec!["encrypt"];
+        args.extend_from_slice(extra);
+        args.extend([input.to_str().unwrap(), out.to_str().unwrap()]);
+        dmch(&args);
+        fs::read(out).unwrap()
+    };
+    let old = enc(&["--table", &line, "--kernel-version", "6.12"], "old");
+    let new = enc(&["--table", &line, "--kernel-version", "7.2"], "new");
+    let zero = enc(&["--cipher", "aes-cbc-plain64", "--key", key], "zero");
+    assert_eq!(old, zero, "6.12 wraps 2^64 to iv_offset 0");
+    assert_ne!(old, new, "7.2 saturates instead");
+
+    let bad = Command::new(DMCH)
+        .args(["table", &line, "--kernel-version", "seven"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8(bad.stderr).unwrap();
+    assert!(
+        err.contains("kernel version 'seven' is not MAJOR.MINOR"),
+        "{err}"
+    );
+}

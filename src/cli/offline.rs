@@ -76,6 +76,11 @@ pub struct OfflineArgs {
     /// A whole table line, or just the crypt parameters (device and offset ignored).
     #[arg(long, value_name = "LINE")]
     table: Option<String>,
+    /// Read --table as this kernel does (MAJOR.MINOR, e.g. 6.12): numbers
+    /// of 2^64 or more wrap up to 6.12 and saturate later. Default: the
+    /// newest kernels' rules.
+    #[arg(long, value_name = "X.Y", requires = "table")]
+    kernel_version: Option<dmcrypt_harness::kver::KernelVersion>,
     /// Target sector (512-byte units) of the first input byte.
     #[arg(long, value_name = "N", default_value_t = 0)]
     start_sector: u64,
@@ -102,7 +107,11 @@ fn key_from_file(a: &OfflineArgs, path: &Path) -> Result<Key> {
 /// The engine, and whether its key came from the command line.
 fn engine(a: &OfflineArgs) -> Result<(SectorCrypt, bool)> {
     if let Some(line) = &a.table {
-        let (_, p) = Table::parse_line_or_params(line)?;
+        let rules = dmcrypt_harness::table::Rules {
+            kernel: a.kernel_version,
+            ..Default::default()
+        };
+        let (_, p) = Table::parse_line_or_params_as(line, rules)?;
         if p.options.integrity.is_some() {
             bail!(
                 "the table uses integrity metadata (integrity:...), which has no offline sector transform"

@@ -5,7 +5,8 @@ use anyhow::Result;
 use clap::Args;
 use dmcrypt_harness::engine::SectorCrypt;
 use dmcrypt_harness::key::Key;
-use dmcrypt_harness::table::Table;
+use dmcrypt_harness::kver::KernelVersion;
+use dmcrypt_harness::table::{Rules, Table};
 use std::process::ExitCode;
 
 #[derive(Args)]
@@ -15,10 +16,19 @@ pub struct TableArgs {
     /// Print the key in clear instead of zeros.
     #[arg(long)]
     show_keys: bool,
+    /// Read the line as this kernel does (MAJOR.MINOR, e.g. 6.12): numbers
+    /// of 2^64 or more wrap up to 6.12 and saturate later. Default: the
+    /// newest kernels' rules.
+    #[arg(long, value_name = "X.Y")]
+    kernel_version: Option<KernelVersion>,
 }
 
 pub fn run(a: TableArgs) -> Result<ExitCode> {
-    let (table, p) = Table::parse_line_or_params(&a.line)?;
+    let rules = Rules {
+        kernel: a.kernel_version,
+        ..Rules::default()
+    };
+    let (table, p) = Table::parse_line_or_params_as(&a.line, rules)?;
     // Keyring keys cannot be checked here; every other key is keyed for real.
     if !matches!(p.key, Key::Keyring { .. }) && p.options.integrity.is_none() {
         SectorCrypt::new(&p.cipher, &p.key, p.geometry())?;

@@ -507,6 +507,21 @@ impl Case {
         build_engine(&t, fault).map_err(Refusal::from)
     }
 
+    /// The key the kernel reads from this case's key field, in hex (a
+    /// keyring key or a table the kernel refuses: none).
+    pub(crate) fn key_as_read(&self) -> Option<zeroize::Zeroizing<String>> {
+        let text = zeroize::Zeroizing::new(self.params_at("/dev/null", 0, 0));
+        let args = crate::table::split_args(&text, Fault::None);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match CryptParams::parse_args_as(&args, Rules::default())
+            .ok()?
+            .key
+        {
+            crate::key::Key::Bytes(b) => Some(zeroize::Zeroizing::new(hex::encode(&*b))),
+            crate::key::Key::Keyring { .. } => None,
+        }
+    }
+
     /// The reference's model of the whole case, optionally broken on
     /// purpose: a backing span of zeros, the first write, every step, then
     /// a read of the whole mapping through the last table.
