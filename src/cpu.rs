@@ -375,11 +375,11 @@ pub fn implementations() -> Vec<(&'static str, String, Option<String>)> {
 
 /// The tier the engine uses for `spec`'s cipher here (`portable` for
 /// ciphers without a backend).
-pub fn tier_of(spec: &crate::spec::CipherSpec) -> Tier {
-    let name = if spec.chain == "adiantum" {
+pub fn tier_of(cipher: &str, chain: &str) -> Tier {
+    let name = if chain == "adiantum" {
         "adiantum (NH)"
     } else {
-        spec.cipher.as_str()
+        cipher
     };
     SIMD.iter()
         .filter(|s| s.cipher == name)

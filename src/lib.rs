@@ -8,7 +8,7 @@
 //! kernel's hooks) and [`engine`] ([`engine::SectorCrypt`], sector numbering
 //! and key instances). Known answers are in [`vectors`]. Around that:
 //! [`transform`] and [`output`] (offline encryption of files and devices),
-//! [`keyderive`] and [`plain`] (cryptsetup plain mode, real setups), [`sys`]
+//! [`keyderive`], [`kdf`] and [`plain`] (cryptsetup plain mode, real setups), [`sys`]
 //! (device-mapper, loop and block-device ioctls, the one activation path),
 //! [`oracle`] (the real kernel as oracle: cases, matrix, comparison, runs,
 //! reports; the kernel log as evidence of faults, the known faults, and
@@ -16,6 +16,10 @@
 //! [`vm`] (QEMU guests, host side), [`guest`] (the agent inside)
 //! and [`protocol`] (what passes between them), [`doctor`] (what a machine
 //! offers).
+//!
+//! The modules form layers (foundation, text, reference, sectors and
+//! system, volumes and formats, oracle and guests; ARCHITECTURE.md), and a
+//! module uses only its own layer and earlier ones (`tests/layers.rs`).
 //!
 //! `unsafe` is denied everywhere but where SIMD intrinsics or system calls
 //! live; each of those modules says so at its top.
@@ -40,6 +44,7 @@ pub mod hash;
 pub mod interrupt;
 pub(crate) mod iv;
 pub mod kbench;
+pub mod kdf;
 pub mod key;
 pub mod keyderive;
 pub mod kver;

@@ -6,7 +6,6 @@
 //! sscanf in the kernel and so are case-sensitive. Output follows the order
 //! of the kernel's status line.
 
-use crate::engine::Geometry;
 use crate::error::{Error, Result};
 use crate::fault::Fault;
 use crate::key::Key;
@@ -86,6 +85,52 @@ pub struct Table {
     pub len: u64,
     /// The crypt target's parameters.
     pub params: CryptParams,
+}
+
+/// Sector geometry: the table fields and options that change the transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Encryption unit in bytes: 512, 1024, 2048 or 4096.
+    pub sector_size: u32,
+    /// The table's iv_offset, in 512-byte units.
+    pub iv_offset: u64,
+    /// IV sectors count in `sector_size` units instead of 512 bytes.
+    pub iv_large_sectors: bool,
+}
+
+impl Default for Geometry {
+    fn default() -> Self {
+        Geometry {
+            sector_size: 512,
+            iv_offset: 0,
+            iv_large_sectors: false,
+        }
+    }
+}
+
+impl Geometry {
+    /// The kernel's rules: sector_size a power of two in 512..=4096, and
+    /// iv_offset a multiple of sector_size/512.
+    pub fn validate(&self) -> Result<()> {
+        let ss = self.sector_size;
+        if !(512..=4096).contains(&ss) || !ss.is_power_of_two() {
+            return Err(Error::Geometry(format!(
+                "sector size {ss} is not a power of two between 512 and 4096"
+            )));
+        }
+        let step = u64::from(ss / 512);
+        if !self.iv_offset.is_multiple_of(step) {
+            return Err(Error::Geometry(format!(
+                "iv_offset {} is not a multiple of {step} (sector size {ss} / 512)",
+                self.iv_offset
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn shift(&self) -> u32 {
+        (self.sector_size / 512).trailing_zeros()
+    }
 }
 
 /// The largest integrity tag dm-crypt takes (MAX_TAG_SIZE).

@@ -1,7 +1,7 @@
 //! Block ciphers behind one object-safe trait.
 //!
 //! Modes hand a cipher many blocks per call (`encrypt_blocks`): per-block calls
-//! into the RustCrypto crates are an order of magnitude slower (see README,
+//! into the RustCrypto crates are an order of magnitude slower (see docs/performance.md,
 //! "Performance"). Optional hooks let a SIMD cipher fuse a mode's whitening
 //! or chaining into its own loop; a mode falls back to its generic code when
 //! a hook returns `false`. Where the crates were slow we have our own

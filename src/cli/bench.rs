@@ -183,5 +183,7 @@ pub fn parse_specs(specs: &[String]) -> Result<Vec<(String, usize)>> {
 
 /// The instruction tier the engine runs `spec` at here.
 fn tier(spec: &str) -> &'static str {
-    CipherSpec::parse(spec).map_or("?", |s| dmcrypt_harness::cpu::tier_of(&s).name())
+    CipherSpec::parse(spec).map_or("?", |s| {
+        dmcrypt_harness::cpu::tier_of(&s.cipher, &s.chain).name()
+    })
 }

@@ -380,8 +380,10 @@ pub fn generate(a: GenerateArgs) -> Result<ExitCode> {
     for r in &runs {
         let path = a
             .out
-            .join(dmcrypt_harness::vectors::kernel_file_name(&r.release));
-        let (text, n) = dmcrypt_harness::vectors::kernel_vectors(r, &cases, &date);
+            .join(dmcrypt_harness::oracle::kernel_vectors::kernel_file_name(
+                &r.release,
+            ));
+        let (text, n) = dmcrypt_harness::oracle::kernel_vectors::kernel_vectors(r, &cases, &date);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("{}: {n} vectors from {}", path.display(), r.release);
     }

@@ -16,6 +16,7 @@
 mod case;
 mod compare;
 pub mod fuzz;
+pub mod kernel_vectors;
 pub mod klog;
 pub mod known;
 pub mod matrix;

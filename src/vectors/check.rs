@@ -224,7 +224,7 @@ fn run_kdf(v: &Vector, kind: &Kind) -> Result<(), String> {
     let mut out = vec![0u8; want.len()];
     let password = v.plaintext.bytes();
     match kdf.strip_prefix("pbkdf2-") {
-        Some(h) => crate::luks::kdf::hash(h)?.pbkdf2(&password, salt, *iterations, &mut out),
+        Some(h) => crate::kdf::hash(h)?.pbkdf2(&password, salt, *iterations, &mut out),
         None => {
             let id = match kdf.as_str() {
                 "argon2id" => true,
@@ -235,7 +235,7 @@ fn run_kdf(v: &Vector, kind: &Kind) -> Result<(), String> {
                     ));
                 }
             };
-            crate::luks::kdf::argon2(
+            crate::kdf::argon2(
                 id,
                 (*iterations, *memory, *lanes),
                 &password,

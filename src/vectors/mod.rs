@@ -22,13 +22,11 @@
 
 mod check;
 mod format;
-mod write;
 
 pub use check::{
     CaseOutcome, CaseResult, Report, describe_mismatch, run_file, run_files, run_vector,
 };
 pub use format::{Data, Expected, Kind, Vector, VectorFile, parse};
-pub use write::{kernel_file_name, kernel_vectors};
 
 /// The vector files shipped with this build, embedded at compile time so
 /// `dmch check` works from any directory.

@@ -37,7 +37,7 @@ pub struct DebianLine {
 }
 
 /// Every Debian kernel line dmch knows by name (checked 2026-12-04: the
-/// README's table says what each resolved to then).
+/// docs/oracle.md's table says what each resolved to then).
 pub const DEBIAN_LINES: &[DebianLine] = &[
     DebianLine {
         name: "5.10",

@@ -1,5 +1,5 @@
-//! The writer of `.vec` files, beside their reader (`format.rs`): kernel
-//! runs become vector files (`dmch vectors generate`).
+//! Kernel runs become `.vec` files (`dmch vectors generate`), in the format
+//! [`crate::vectors`] reads: the oracle writes what the vectors layer checks.
 
 use crate::oracle::run::KernelRun;
 use crate::oracle::{Case, KernelResult};
