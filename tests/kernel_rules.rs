@@ -273,6 +273,18 @@ fn iv_offsets_past_2_64_follow_the_kernel_that_ran_them() {
     }
 }
 
+/// An aes-cbc-plain table with `key`, read with `fault`'s rules.
+fn at(key: &str, fault: Fault) -> dmcrypt_harness::Result<dmcrypt_harness::table::Table> {
+    use dmcrypt_harness::table::{Rules, Table};
+    Table::parse_as(
+        &format!("0 8 crypt aes-cbc-plain {key} 0 /dev/x 0"),
+        Rules {
+            fault,
+            ..Rules::default()
+        },
+    )
+}
+
 /// The kernel sizes a hex key as strlen / 2 (`get_key_size`) and decodes
 /// that many bytes (`hex2bin`): an odd-length key's last character is
 /// never read, whatever it is (5.10 to 7.3 alike; the fuzzer's malformed
@@ -280,17 +292,7 @@ fn iv_offsets_past_2_64_follow_the_kernel_that_ran_them() {
 /// keys fails.
 #[test]
 fn an_odd_length_key_loses_its_last_character() {
-    use dmcrypt_harness::table::{Rules, Table};
     let k = "00112233445566778899aabbccddeeff";
-    let at = |key: &str, fault: Fault| {
-        Table::parse_as(
-            &format!("0 8 crypt aes-cbc-plain {key} 0 /dev/x 0"),
-            Rules {
-                fault,
-                ..Rules::default()
-            },
-        )
-    };
     let even = at(k, Fault::None).unwrap();
     for tail in ["7", "g", "-", ":", "%"] {
         let odd = at(&format!("{k}{tail}"), Fault::None).unwrap();
@@ -314,7 +316,7 @@ fn an_odd_length_key_loses_its_last_character() {
 /// ends at the first NUL. A reference that keeps backslashes fails.
 #[test]
 fn a_backslash_quotes_the_next_character_and_a_nul_ends_the_table() {
-    use dmcrypt_harness::table::{Rules, Table, split_args};
+    use dmcrypt_harness::table::split_args;
     assert_eq!(
         *split_args("a\\ b c\\\\d e\\", Fault::None),
         vec!["a b", "c\\d", "e\\"]
@@ -326,15 +328,6 @@ fn a_backslash_quotes_the_next_character_and_a_nul_ends_the_table() {
     );
     let k = "00112233445566778899aabbccddeeff";
     let quoted = format!("{}\\{}", &k[..6], &k[6..]);
-    let at = |key: &str, fault: Fault| {
-        Table::parse_as(
-            &format!("0 8 crypt aes-cbc-plain {key} 0 /dev/x 0"),
-            Rules {
-                fault,
-                ..Rules::default()
-            },
-        )
-    };
     let plain = at(k, Fault::None).unwrap();
     assert!(at(&quoted, Fault::None).unwrap().params.key == plain.params.key);
     // A key cut by a NUL leaves too few words.

@@ -499,24 +499,25 @@ impl Case {
         fault: Fault,
         rules: Rules,
     ) -> Result<SectorCrypt, Refusal> {
+        let t = self
+            .params_as(iv_offset, offset, rules)
+            .and_then(|p| Table::new(0, self.len as u64 / 512, p))?;
+        build_engine(&t, fault).map_err(Refusal::from)
+    }
+
+    /// The crypt parameters the kernel of `rules` reads from this case's
+    /// table at `iv_offset` and `offset`, words split as dm_split_args does.
+    fn params_as(&self, iv_offset: u64, offset: u64, rules: Rules) -> crate::Result<CryptParams> {
         let text = zeroize::Zeroizing::new(self.params_at("/dev/null", iv_offset, offset));
         let args = crate::table::split_args(&text, rules.fault);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let t = CryptParams::parse_args_as(&args, rules)
-            .and_then(|p| Table::new(0, self.len as u64 / 512, p))?;
-        build_engine(&t, fault).map_err(Refusal::from)
+        CryptParams::parse_args_as(&args, rules)
     }
 
     /// The key the kernel reads from this case's key field, in hex (a
     /// keyring key or a table the kernel refuses: none).
     pub(crate) fn key_as_read(&self) -> Option<zeroize::Zeroizing<String>> {
-        let text = zeroize::Zeroizing::new(self.params_at("/dev/null", 0, 0));
-        let args = crate::table::split_args(&text, Fault::None);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        match CryptParams::parse_args_as(&args, Rules::default())
-            .ok()?
-            .key
-        {
+        match self.params_as(0, 0, Rules::default()).ok()?.key {
             crate::key::Key::Bytes(b) => Some(zeroize::Zeroizing::new(hex::encode(&*b))),
             crate::key::Key::Keyring { .. } => None,
         }
